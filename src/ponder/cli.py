@@ -1,0 +1,193 @@
+"""ponder's command line: solve, eval, train, demo. See DESIGN.md for the stable contract.
+
+Bad arguments and bad input exit 2 with one line on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Optional
+
+import typer
+
+from ponder.errors import InvalidArgumentError, PonderError
+from ponder.models import DEFAULT_MODEL
+
+app = typer.Typer(
+    help="ponder: spend inference-time compute (sampling, voting, verifiers, search) for better answers from "
+    "reasoning language models. Runs on the embedded ponder-arith model with no download.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+MODEL_HELP = "A shipped model (ponder-arith, ponder-arith-draft) or a Hugging Face model folder."
+
+
+def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int):
+    from ponder.strategies import STRATEGIES, StrategyConfig
+
+    if strategy not in STRATEGIES:
+        raise InvalidArgumentError(f"unknown strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
+    if max_tokens < 1:
+        raise InvalidArgumentError(f"max_tokens={max_tokens} must be >= 1")
+    if temperature < 0:
+        raise InvalidArgumentError(f"temperature={temperature} must be >= 0")
+    return StrategyConfig(budget=budget, temperature=temperature, max_tokens=max_tokens)
+
+
+@app.command()
+def solve(
+    question: str = typer.Argument(..., help="The question, in words."),
+    strategy: str = typer.Option("single", help="single | vote"),
+    budget: int = typer.Option(1, help="The most full samples to spend on the question."),
+    model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
+    seed: int = typer.Option(0, help="Sampling seed."),
+    temperature: float = typer.Option(0.7, help="Sampling temperature; 0 is greedy."),
+    max_tokens: int = typer.Option(256, help="The most tokens per sample."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole Result as one JSON object."),
+):
+    """Answer one question.
+
+    Example: ponder solve "Mia has 23 pens. She buys 15 more. How many pens does she have now?" --strategy vote
+    --budget 16
+    """
+    from ponder.backends.transformers import TransformersGenerator
+    from ponder.strategies import STRATEGIES
+    from ponder.tasks import arith
+
+    config = _strategy_config(strategy, budget, temperature, max_tokens)
+    if not question.strip():
+        raise InvalidArgumentError("the question is empty")
+    generator = TransformersGenerator(model, seed=seed)
+    problem = arith.Problem(id="question", question=question, solution="", answer=None, level=0)
+    result = asyncio.run(STRATEGIES[strategy](problem, generator, config))
+    if as_json:
+        print(json.dumps(result.to_dict()))
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(f"[bold]Answer:[/bold] {result.answer}")
+    console.print(f"{result.strategy}@{result.budget}: {result.samples} samples, votes {result.votes or '{}'}, "
+                  f"{result.tokens['generated']} tokens generated, {result.wall_s:.2f} s")
+
+
+@app.command("eval")
+def evaluate(
+    task: str = typer.Option(..., help="The benchmark: arith."),
+    strategy: str = typer.Option(..., help="single | vote"),
+    budget: int = typer.Option(..., help="The most full samples to spend per problem."),
+    data: Optional[str] = typer.Option(None, help="A data file for tasks that load one (arith is generated)."),
+    limit: int = typer.Option(100, help="How many problems."),
+    seed: int = typer.Option(0, help="Picks the problem set (arith) and seeds sampling."),
+    model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
+    temperature: float = typer.Option(0.7, help="Sampling temperature; 0 is greedy."),
+    max_tokens: int = typer.Option(256, help="The most tokens per sample."),
+    out: Optional[str] = typer.Option(None, help="Folder for results.jsonl (one record per problem) and summary.json."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+):
+    """Run a strategy over a benchmark: accuracy (overall and per level), tokens and time.
+
+    Example: ponder eval --task arith --seed 1 --limit 500 --strategy vote --budget 16 --json
+    """
+    from ponder import tasks
+    from ponder.backends.transformers import TransformersGenerator
+    from ponder.eval.runner import evaluate as run_eval
+
+    config = _strategy_config(strategy, budget, temperature, max_tokens)
+    if data is not None and task == "arith":
+        raise InvalidArgumentError("task 'arith' is generated from --seed and takes no --data")
+    problems = tasks.load(task, seed, limit)
+    generator = TransformersGenerator(model, seed=seed)
+    summary = run_eval(task, problems, strategy, generator, config, out=out, progress=sys.stderr.isatty(),
+                       model=model, seed=seed)
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        _print_table([summary])
+
+
+@app.command()
+def train(
+    preset: str = typer.Argument("ponder-arith", help="ponder-arith | ponder-arith-draft | toy"),
+    out: str = typer.Option(..., help="Run folder: checkpoint (resumed if present), snapshots, final model."),
+    steps: int = typer.Option(5000, help="Optimizer steps."),
+    batch_size: int = typer.Option(16, help="Problems per step."),
+    lr: float = typer.Option(2e-3, help="Peak learning rate (AdamW, warm-up then cosine)."),
+    seed: int = typer.Option(0, help="Seeds the weights and the training problems."),
+    threads: Optional[int] = typer.Option(None, help="torch CPU threads (default: all cores)."),
+    save_every: int = typer.Option(250, help="Checkpoint (and snapshot) every this many steps."),
+):
+    """Train an embedded Llama model on arith solutions (CPU, bf16 autocast, resumable).
+
+    Example: ponder train ponder-arith --out runs/ponder-arith --steps 5000 --lr 2e-3
+    """
+    from ponder.train.trainer import TrainConfig, train as run_train
+
+    cfg = TrainConfig(preset=preset, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                      threads=threads, save_every=save_every)
+    summary = run_train(cfg, progress=sys.stderr.isatty())
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
+
+
+@app.command()
+def demo(
+    limit: int = typer.Option(100, help="How many arith problems."),
+    budget: int = typer.Option(16, help="Samples in the vote."),
+    seed: int = typer.Option(0, help="Picks the problems and seeds sampling."),
+    model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
+):
+    """The main job in one screen: one sample against a majority vote of many, on held-out arith problems."""
+    from ponder import tasks
+    from ponder.backends.transformers import TransformersGenerator
+    from ponder.eval.runner import evaluate as run_eval
+
+    problems = tasks.load("arith", seed, limit)
+    generator = TransformersGenerator(model, seed=seed)
+    summaries = [
+        run_eval("arith", problems, strategy, generator, _strategy_config(strategy, b, 0.7, 256), model=model)
+        for strategy, b in (("single", 1), ("vote", budget))
+    ]
+    _print_table(summaries)
+    gain = summaries[1]["accuracy"] - summaries[0]["accuracy"]
+    cost = summaries[1]["tokens_generated_per_problem"] / max(summaries[0]["tokens_generated_per_problem"], 1)
+    print(f"\nvote@{budget} is {gain:+.1%} accuracy over one sample, for {cost:.1f}x the generated tokens.")
+
+
+def _print_table(summaries: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    levels = sorted({lvl for s in summaries for lvl in s["accuracy_by_level"]}, key=int)
+    table = Table(title=f"{summaries[0]['task']}: {summaries[0]['n_problems']} problems")
+    for column in ["strategy", "accuracy", *[f"L{lvl}" for lvl in levels], "tokens/problem", "wall s"]:
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for s in summaries:
+        per_level = [f"{s['accuracy_by_level'].get(lvl, float('nan')):.0%}" for lvl in levels]
+        table.add_row(f"{s['strategy']}@{s['budget']}", f"{s['accuracy']:.1%}", *per_level,
+                      f"{s['tokens_generated_per_problem']:.0f}", f"{s['wall_s']:.1f}")
+    Console().print(table)
+
+
+def main() -> None:
+    """Entry point: runs the app and turns every expected error into one line on stderr and exit code 2."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        print("ponder: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except typer.TyperException as error:  # a malformed command line (typer's own click errors)
+        message = error.format_message() if hasattr(error, "format_message") else str(error)
+        print(f"ponder: error: {' '.join(message.split())}", file=sys.stderr)
+        sys.exit(2)
+    except PonderError as error:
+        print(f"ponder: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Train the embedded Llama models on arith solutions: CPU, bf16 autocast, seeded, resumable.
+
+The data is an endless, deterministic stream of training-split arith problems (see tasks/arith.py), each
+rendered with the chat template as `<s><|user|>QUESTION<|assistant|>SOLUTION</s>`. The loss is on every token,
+which taught the small models the format fastest in our trials. Step `s` always sees the same batch, so a run
+resumed from a checkpoint continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from ponder.errors import InvalidArgumentError
+from ponder.progress import progress_bar
+from ponder.tasks import arith
+from ponder.train.tokenizer import build_tokenizer
+
+# Architectures of the shipped models (and a toy one for tests): LlamaConfig keyword arguments.
+PRESETS: dict[str, dict] = {
+    "ponder-arith": dict(hidden_size=256, intermediate_size=640, num_hidden_layers=4, num_attention_heads=4),
+    "ponder-arith-draft": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4),
+    "toy": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
+}
+BUCKET = 16  # batches drawn together and grouped by length, so little of each batch is padding
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "ponder-arith"
+    out: str = "runs/ponder-arith"
+    steps: int = 6000
+    batch_size: int = 16
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.05
+    warmup: int = 200
+    weight_decay: float = 0.1
+    seed: int = 0
+    max_positions: int = 512
+    save_every: int = 500
+    threads: int | None = None
+    bf16: bool = True
+    model_overrides: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise InvalidArgumentError(f"preset={self.preset!r} is not one of {sorted(PRESETS)}")
+        for name in ("steps", "batch_size", "save_every"):
+            if getattr(self, name) < 1:
+                raise InvalidArgumentError(f"{name}={getattr(self, name)} must be >= 1")
+        if not self.lr > 0:
+            raise InvalidArgumentError(f"lr={self.lr} must be > 0")
+
+
+def model_config(cfg: TrainConfig, tokenizer) -> LlamaConfig:
+    arch = {**PRESETS[cfg.preset], **cfg.model_overrides}
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=cfg.max_positions,
+        num_key_value_heads=arch["num_attention_heads"],
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **arch,
+    )
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to min_lr_ratio * lr at the last step."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def training_text(problem: arith.Problem, tokenizer) -> str:
+    messages = problem.messages() + [{"role": "assistant", "content": problem.solution}]
+    return tokenizer.apply_chat_template(messages, tokenize=False)
+
+
+def batch_for_step(step: int, cfg: TrainConfig, tokenizer) -> dict[str, torch.Tensor]:
+    """The batch of step `step`: a pure function of (step, seed)."""
+    block, slot = divmod(step, BUCKET)
+    first = block * BUCKET * cfg.batch_size
+    texts = [training_text(arith.problem("train", cfg.seed, first + i), tokenizer)
+             for i in range(BUCKET * cfg.batch_size)]
+    texts.sort(key=len)
+    chunks = [texts[i:i + cfg.batch_size] for i in range(0, len(texts), cfg.batch_size)]
+    random.Random(f"order:{cfg.seed}:{block}").shuffle(chunks)
+    enc = tokenizer(chunks[slot], add_special_tokens=False, padding=True, padding_side="right",
+                    truncation=True, max_length=cfg.max_positions, return_tensors="pt")
+    labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels}
+
+
+def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> dict:
+    """Train (or resume) the run in `cfg.out`; export the final model there in Hugging Face format.
+
+    `until` stops after that step with a checkpoint, as a killed run would (a later call resumes it).
+    Returns a summary: parameters, steps, tokens, seconds, first and last loss.
+    """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer()
+    torch.manual_seed(cfg.seed)
+    model = LlamaForCausalLM(model_config(cfg, tokenizer))
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+
+    state = {"step": 0, "tokens": 0, "seconds": 0.0, "losses": []}
+    ckpt = out / "checkpoint.pt"
+    if ckpt.exists():
+        saved = torch.load(ckpt, weights_only=False)
+        if saved["config"] != asdict(cfg):
+            raise InvalidArgumentError(f"{ckpt} was written by another configuration; use a new --out or delete it")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state = saved["state"]
+
+    def save_checkpoint():
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "state": state}, tmp)
+        os.replace(tmp, ckpt)  # atomic: a kill mid-save leaves the previous checkpoint intact
+        export(model, tokenizer, out / "snapshots" / f"step-{state['step']}")
+
+    model.train()
+    started = time.perf_counter() - state["seconds"]
+    with progress_bar("train", cfg.steps, enabled=progress, completed=state["step"], loss=float("nan"), tok_s=0.0,
+                      status="loss {task.fields[loss]:.3f}  {task.fields[tok_s]:,.0f} tok/s") as update:
+        for step in range(state["step"], min(cfg.steps, until or cfg.steps)):
+            batch = batch_for_step(step, cfg, tokenizer)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, cfg)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+            state["step"] = step + 1
+            state["tokens"] += int(batch["attention_mask"].sum())
+            state["seconds"] = time.perf_counter() - started
+            state["losses"].append(round(loss.item(), 4))
+            tok_s = state["tokens"] / max(state["seconds"], 1e-9)
+            update(completed=step + 1, loss=loss.item(), tok_s=tok_s)
+            if not progress and state["step"] % 100 == 0:  # no progress bar: a plain log line
+                print(f"step {state['step']}/{cfg.steps} loss {loss.item():.4f} {tok_s:,.0f} tok/s", flush=True)
+            if state["step"] % cfg.save_every == 0 or state["step"] in (cfg.steps, until):
+                save_checkpoint()
+
+    if state["step"] == cfg.steps:
+        export(model, tokenizer, out)
+    last = state["losses"][-50:]
+    summary = {
+        "preset": cfg.preset,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "steps": state["step"],
+        "tokens": state["tokens"],
+        "seconds": round(state["seconds"], 1),
+        "first_loss": state["losses"][0] if state["losses"] else None,
+        "last_loss": round(sum(last) / len(last), 4) if last else None,
+        "config": asdict(cfg),
+    }
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def export(model: LlamaForCausalLM, tokenizer, out: Path) -> None:
+    """Hugging Face format: config.json, 16-bit model.safetensors, tokenizer files with the chat template."""
+    copy.deepcopy(model).to(torch.bfloat16).save_pretrained(out)  # a copy: training goes on in float32
+    tokenizer.save_pretrained(out)

@@ -1,0 +1,62 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from ponder.errors import InvalidArgumentError
+from ponder.train.trainer import TrainConfig, lr_at, train
+
+
+def toy(out, steps=20):
+    return TrainConfig(preset="toy", out=str(out), steps=steps, batch_size=4, lr=1e-2, warmup=5, save_every=10,
+                       threads=1)
+
+
+def test_a_short_training_run_lowers_the_loss_and_exports_a_loadable_model(tmp_path):
+    summary = train(toy(tmp_path, 60), progress=False)
+    losses = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["state"]["losses"]
+    assert len(losses) == 60
+    assert sum(losses[-10:]) / 10 < 0.6 * sum(losses[:5]) / 5
+    assert summary["tokens"] > 0 and json.loads((tmp_path / "train_summary.json").read_text())["steps"] == 60
+
+    model = AutoModelForCausalLM.from_pretrained(tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    assert next(model.parameters()).dtype == torch.bfloat16  # shipped in 16 bits
+    inputs = tokenizer.apply_chat_template([{"role": "user", "content": "Mia has 3 pens."}],
+                                           add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    out = model.generate(**inputs, max_new_tokens=5, do_sample=False)
+    assert out.shape[1] > inputs["input_ids"].shape[1]
+    assert (tmp_path / "snapshots" / "step-30" / "model.safetensors").is_file()
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    train(toy(tmp_path / "straight"), progress=False)
+    stopped = train(toy(tmp_path / "resumed"), progress=False, until=7)
+    assert stopped["steps"] == 7 and not (tmp_path / "resumed" / "model.safetensors").exists()
+    train(toy(tmp_path / "resumed"), progress=False)
+    a = load_file(tmp_path / "straight" / "model.safetensors")
+    b = load_file(tmp_path / "resumed" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resuming_with_another_configuration_is_refused(tmp_path):
+    train(toy(tmp_path), progress=False, until=2)
+    with pytest.raises(InvalidArgumentError, match="another configuration"):
+        train(toy(tmp_path, steps=30), progress=False)
+
+
+def test_learning_rate_warms_up_then_decays():
+    cfg = toy("unused", 100)
+    rates = [lr_at(s, cfg) for s in range(100)]
+    assert rates[0] < rates[4] == pytest.approx(cfg.lr)
+    assert all(a >= b for a, b in zip(rates[5:], rates[6:]))
+    assert rates[-1] == pytest.approx(cfg.lr * cfg.min_lr_ratio, rel=0.05)
+
+
+def test_bad_configuration_names_the_value():
+    with pytest.raises(InvalidArgumentError, match="steps=0"):
+        TrainConfig(steps=0)
+    with pytest.raises(InvalidArgumentError, match="preset='huge'"):
+        TrainConfig(preset="huge")
