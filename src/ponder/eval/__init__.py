@@ -1,0 +1,1 @@
+"""Evaluation: strategies over benchmarks, measured."""

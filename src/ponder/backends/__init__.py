@@ -1,0 +1,1 @@
+"""Generators: the models strategies sample from, behind one protocol (base.py)."""
