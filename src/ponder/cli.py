@@ -27,15 +27,12 @@ MODEL_HELP = "A shipped model (ponder-arith, ponder-arith-draft) or a Hugging Fa
 
 
 def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int):
+    from ponder.backends.base import SamplingParams
     from ponder.strategies import STRATEGIES, StrategyConfig
 
     if strategy not in STRATEGIES:
         raise InvalidArgumentError(f"unknown strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
-    if max_tokens < 1:
-        raise InvalidArgumentError(f"max_tokens={max_tokens} must be >= 1")
-    if temperature < 0:
-        raise InvalidArgumentError(f"temperature={temperature} must be >= 0")
-    return StrategyConfig(budget=budget, temperature=temperature, max_tokens=max_tokens)
+    return StrategyConfig(budget=budget, sampling=SamplingParams(temperature=temperature, max_tokens=max_tokens))
 
 
 @app.command()
@@ -120,6 +117,7 @@ def train(
     seed: int = typer.Option(0, help="Seeds the weights and the training problems."),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads (default: all cores)."),
     save_every: int = typer.Option(250, help="Checkpoint (and snapshot) every this many steps."),
+    init_from: Optional[str] = typer.Option(None, help="A finished run folder whose weights to start from."),
 ):
     """Train an embedded Llama model on arith solutions (CPU, bf16 autocast, resumable).
 
@@ -128,7 +126,7 @@ def train(
     from ponder.train.trainer import TrainConfig, train as run_train
 
     cfg = TrainConfig(preset=preset, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                      threads=threads, save_every=save_every)
+                      threads=threads, save_every=save_every, init_from=init_from)
     summary = run_train(cfg, progress=sys.stderr.isatty())
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
 

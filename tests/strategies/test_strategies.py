@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from ponder.backends.base import SamplingParams
 from ponder.errors import InvalidArgumentError
 from ponder.strategies import STRATEGIES, Candidate, StrategyConfig
 from ponder.strategies.base import majority
@@ -31,7 +32,7 @@ def test_budget_below_one_is_refused():
 
 def test_vote_spends_its_budget_and_returns_a_serialisable_result(target):
     problem = arith.problems(0, 3)[2]
-    result = asyncio.run(STRATEGIES["vote"](problem, target, StrategyConfig(budget=8, max_tokens=128)))
+    result = asyncio.run(STRATEGIES["vote"](problem, target, StrategyConfig(budget=8, sampling=SamplingParams(max_tokens=128))))
     assert result.samples == 8 == len(result.candidates)
     assert sum(result.votes.values()) == sum(c.answer is not None for c in result.candidates)
     top = max(result.votes.values())
@@ -43,6 +44,6 @@ def test_vote_spends_its_budget_and_returns_a_serialisable_result(target):
 
 def test_single_draws_one_sample_whatever_the_budget(target):
     problem = arith.problems(0, 1)[0]
-    result = asyncio.run(STRATEGIES["single"](problem, target, StrategyConfig(budget=4, temperature=0.0)))
+    result = asyncio.run(STRATEGIES["single"](problem, target, StrategyConfig(budget=4, sampling=SamplingParams(temperature=0.0))))
     assert result.samples == 1 and result.budget == 4 and result.strategy == "single"
     assert result.answer == problem.extract(result.candidates[0].text)

@@ -50,7 +50,7 @@ def test_every_reference_solution_is_right_and_grades_correct(split):
             a, b, c = int(a), int(b), int(c)
             assert value is None or a == value  # each step starts from the previous result
             assert c == {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[op]
-            assert max(a, b, c) <= 999 and c >= 1
+            assert max(a, b, c) <= arith.MAX_VALUE <= 999 and c >= 1
             value = c
         assert lines[-1] == f"Answer: {value}" and p.answer == value
         assert arith.is_correct(p.solution, p)
@@ -73,6 +73,14 @@ def test_problems_are_told_in_many_ways():
     names = "|".join(name for name, _, _ in arith.NAMES)
     patterns = {re.sub(rf"\d+|{names}", "_", q.split(".")[0]) for q in questions}
     assert len(patterns) >= 30
+
+
+def test_a_story_that_names_nobody_uses_no_pronouns():
+    pronouns = re.compile(r"\b(she|he|her|him|She|He)\b")
+    names = tuple(name for name, _, _ in arith.NAMES)
+    unnamed = [p.question for p in arith.problems(4, 600) if not any(n in p.question for n in names)]
+    assert len(unnamed) > 100
+    assert not [q for q in unnamed if pronouns.search(q)]
 
 
 def test_extract_answer_takes_the_last_answer_line():

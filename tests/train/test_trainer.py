@@ -1,4 +1,6 @@
 import json
+import re
+from dataclasses import replace
 
 import pytest
 import torch
@@ -6,7 +8,9 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from ponder.errors import InvalidArgumentError
-from ponder.train.trainer import TrainConfig, lr_at, train
+from ponder.tasks import arith
+from ponder.train.tokenizer import build_tokenizer
+from ponder.train.trainer import BUCKET, TrainConfig, batch_for_step, lr_at, train
 
 
 def toy(out, steps=20):
@@ -41,10 +45,35 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_init_from_starts_from_an_earlier_runs_weights(tmp_path):
+    train(toy(tmp_path / "first", 40), progress=False)
+    fresh = train(toy(tmp_path / "fresh", 1), progress=False)
+    continued = train(replace(toy(tmp_path / "continued", 1), init_from=str(tmp_path / "first")), progress=False)
+    assert continued["first_loss"] < 0.8 * fresh["first_loss"]
+    with pytest.raises(InvalidArgumentError, match="no checkpoint.pt"):
+        train(replace(toy(tmp_path / "x", 1), init_from=str(tmp_path / "nothing")), progress=False)
+
+
 def test_resuming_with_another_configuration_is_refused(tmp_path):
     train(toy(tmp_path), progress=False, until=2)
     with pytest.raises(InvalidArgumentError, match="another configuration"):
         train(toy(tmp_path, steps=30), progress=False)
+
+
+def test_training_batches_are_worked_train_problems_grouped_by_length():
+    tokenizer = build_tokenizer()
+    cfg = toy("unused")
+    texts = []
+    for step in range(BUCKET):
+        batch = batch_for_step(step, cfg, tokenizer)
+        assert batch["labels"][batch["attention_mask"] == 0].eq(-100).all()  # no loss on padding
+        texts += tokenizer.batch_decode(batch["input_ids"], skip_special_tokens=False)
+    texts = [t.replace("<pad>", "") for t in texts]
+    assert len(set(texts)) == BUCKET * cfg.batch_size
+    for text in texts:
+        question, solution = re.fullmatch(r"<s><\|user\|>(.*)<\|assistant\|>(.*)</s>", text, re.S).groups()
+        assert arith.split_of(question) == "train" and solution.splitlines()[-1].startswith("Answer: ")
+    assert batch_for_step(3, cfg, tokenizer)["input_ids"].equal(batch_for_step(3, cfg, tokenizer)["input_ids"])
 
 
 def test_learning_rate_warms_up_then_decays():

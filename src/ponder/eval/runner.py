@@ -52,7 +52,7 @@ def evaluate(task: str, problems: list, strategy: str, generator: Generator, con
         "tokens_generated_per_problem": round(sum(r["tokens"]["generated"] for r in records) / n, 1),
         "tokens_prompt_per_problem": round(sum(r["tokens"]["prompt"] for r in records) / n, 1),
         "wall_s": round(wall_s, 2),
-        "temperature": config.temperature,
+        "temperature": config.sampling.temperature,
         **meta,
     }
     if out is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from ponder.backends.base import Generator, Prompt, SamplingParams
@@ -24,19 +24,18 @@ class Problem(Protocol):
 
 @dataclass(frozen=True)
 class StrategyConfig:
+    """`budget`: the most full samples to spend on one problem. `sampling`: how each sample is drawn (its n is
+    set by the strategy)."""
+
     budget: int = 1
-    temperature: float = 0.7
-    top_p: float = 1.0
-    top_k: int = 0
-    max_tokens: int = 256
+    sampling: SamplingParams = SamplingParams()
 
     def __post_init__(self):
         if self.budget < 1:
             raise InvalidArgumentError(f"budget={self.budget} must be >= 1")
 
-    def sampling(self, n: int) -> SamplingParams:
-        return SamplingParams(n=n, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
-                              max_tokens=self.max_tokens)
+    def params(self, n: int) -> SamplingParams:
+        return replace(self.sampling, n=n)
 
 
 @dataclass

@@ -8,6 +8,6 @@ from ponder.strategies.base import Problem, Result, StrategyConfig, Timer, major
 
 async def run(problem: Problem, generator: Generator, config: StrategyConfig) -> Result:
     timer = Timer()
-    candidates, tokens = await sample_candidates(problem, generator, config.sampling(1))
+    candidates, tokens = await sample_candidates(problem, generator, config.params(1))
     answer, votes = majority(candidates)
     return Result(answer, "single", config.budget, 1, tokens, timer(), "sampled", candidates, votes)

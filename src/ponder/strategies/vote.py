@@ -9,7 +9,7 @@ from ponder.strategies.base import Problem, Result, StrategyConfig, Timer, major
 
 async def run(problem: Problem, generator: Generator, config: StrategyConfig) -> Result:
     timer = Timer()
-    candidates, tokens = await sample_candidates(problem, generator, config.sampling(config.budget))
+    candidates, tokens = await sample_candidates(problem, generator, config.params(config.budget))
     answer, votes = majority(candidates)
     stop_reason = "budget" if answer is not None else "no_answer"
     return Result(answer, "vote", config.budget, len(candidates), tokens, timer(), stop_reason, candidates, votes)

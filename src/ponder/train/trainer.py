@@ -9,15 +9,17 @@ resumed from a checkpoint continues exactly where it stopped.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import transformers
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from ponder.errors import InvalidArgumentError
@@ -49,7 +51,7 @@ class TrainConfig:
     save_every: int = 500
     threads: int | None = None
     bf16: bool = True
-    model_overrides: dict = field(default_factory=dict)
+    init_from: str | None = None  # a finished run folder: start from its weights (fresh optimizer and schedule)
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -62,7 +64,7 @@ class TrainConfig:
 
 
 def model_config(cfg: TrainConfig, tokenizer) -> LlamaConfig:
-    arch = {**PRESETS[cfg.preset], **cfg.model_overrides}
+    arch = PRESETS[cfg.preset]
     return LlamaConfig(
         vocab_size=len(tokenizer),
         max_position_embeddings=cfg.max_positions,
@@ -88,16 +90,22 @@ def training_text(problem: arith.Problem, tokenizer) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False)
 
 
+@functools.lru_cache(maxsize=1)  # the BUCKET steps of one block in a row share it
+def _block(block: int, seed: int, batch_size: int, tokenizer) -> list[list[str]]:
+    """BUCKET batches of training texts, grouped by length, in a seeded order."""
+    first = block * BUCKET * batch_size
+    texts = sorted((training_text(arith.problem("train", seed, first + i), tokenizer)
+                    for i in range(BUCKET * batch_size)), key=len)
+    chunks = [texts[i:i + batch_size] for i in range(0, len(texts), batch_size)]
+    random.Random(f"order:{seed}:{block}").shuffle(chunks)
+    return chunks
+
+
 def batch_for_step(step: int, cfg: TrainConfig, tokenizer) -> dict[str, torch.Tensor]:
     """The batch of step `step`: a pure function of (step, seed)."""
     block, slot = divmod(step, BUCKET)
-    first = block * BUCKET * cfg.batch_size
-    texts = [training_text(arith.problem("train", cfg.seed, first + i), tokenizer)
-             for i in range(BUCKET * cfg.batch_size)]
-    texts.sort(key=len)
-    chunks = [texts[i:i + cfg.batch_size] for i in range(0, len(texts), cfg.batch_size)]
-    random.Random(f"order:{cfg.seed}:{block}").shuffle(chunks)
-    enc = tokenizer(chunks[slot], add_special_tokens=False, padding=True, padding_side="right",
+    texts = _block(block, cfg.seed, cfg.batch_size, tokenizer)[slot]
+    enc = tokenizer(texts, add_special_tokens=False, padding=True, padding_side="right",
                     truncation=True, max_length=cfg.max_positions, return_tensors="pt")
     labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels}
@@ -111,11 +119,17 @@ def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> 
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    transformers.utils.logging.disable_progress_bar()  # no "Writing model shards" bar at every snapshot
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
     torch.manual_seed(cfg.seed)
     model = LlamaForCausalLM(model_config(cfg, tokenizer))
+    if cfg.init_from:
+        source = Path(cfg.init_from) / "checkpoint.pt"
+        if not source.is_file():
+            raise InvalidArgumentError(f"init_from={cfg.init_from!r} has no checkpoint.pt (a run folder is needed)")
+        model.load_state_dict(torch.load(source, weights_only=False)["model"])  # float32 weights, not the export
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
