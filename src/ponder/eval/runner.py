@@ -14,9 +14,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from ponder.backends.base import Generator
+from ponder.errors import InvalidArgumentError
 from ponder.progress import progress_bar
 from ponder.strategies import STRATEGIES, StrategyConfig
-from ponder.errors import InvalidArgumentError
 
 
 def evaluate(task: str, problems: list, strategy: str, generator: Generator, config: StrategyConfig, *,
