@@ -161,8 +161,9 @@ def _print_table(summaries: list[dict]) -> None:
 
     levels = sorted({lvl for s in summaries for lvl in s["accuracy_by_level"]}, key=int)
     table = Table(title=f"{summaries[0]['task']}: {summaries[0]['n_problems']} problems")
-    for column in ["strategy", "accuracy", *[f"L{lvl}" for lvl in levels], "tokens/problem", "wall s"]:
-        table.add_column(column, justify="left" if column == "strategy" else "right")
+    table.caption = "L1..L6: accuracy by number of steps; tokens: generated per problem"
+    for column in ["strategy", "accuracy", *[f"L{lvl}" for lvl in levels], "tokens", "wall s"]:
+        table.add_column(column, justify="left" if column == "strategy" else "right", no_wrap=True)
     for s in summaries:
         per_level = [f"{s['accuracy_by_level'].get(lvl, float('nan')):.0%}" for lvl in levels]
         table.add_row(f"{s['strategy']}@{s['budget']}", f"{s['accuracy']:.1%}", *per_level,
