@@ -33,6 +33,8 @@ def test_a_short_training_run_lowers_the_loss_and_exports_a_loadable_model(tmp_p
     out = model.generate(**inputs, max_new_tokens=5, do_sample=False)
     assert out.shape[1] > inputs["input_ids"].shape[1]
     assert (tmp_path / "snapshots" / "step-30" / "model.safetensors").is_file()
+    saved = json.loads((tmp_path / "tokenizer.json").read_text())
+    assert saved["truncation"] is None and saved["padding"] is None  # nothing left from the training batches
 
 
 def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):

@@ -26,8 +26,8 @@ from typing import Literal
 Split = Literal["train", "test"]
 MAX_LEVEL = 6
 # Every number in a problem, its steps and its answer has at most three digits and stays under a cap, and
-# operands are at most two digits: a table that a 3M-parameter model learns in well under an hour of CPU
-# training, yet too wide to memorise, so that its mistakes vary from sample to sample.
+# operands are at most two digits: a table that a 3M-parameter model learns in half an hour of CPU training
+# (one with values to 999 and operands to 99 was not learnt at all in 2,500 steps).
 MAX_VALUE = 250
 MAX_OPERAND = 50
 TEST_FRACTION = 1 / 8

@@ -150,7 +150,7 @@ def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> 
         torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "state": state}, tmp)
         os.replace(tmp, ckpt)  # atomic: a kill mid-save leaves the previous checkpoint intact
-        export(model, tokenizer, out / "snapshots" / f"step-{state['step']}")
+        export(model, out / "snapshots" / f"step-{state['step']}")
 
     model.train()
     started = time.perf_counter() - state["seconds"]
@@ -179,7 +179,7 @@ def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> 
                 save_checkpoint()
 
     if state["step"] == cfg.steps:
-        export(model, tokenizer, out)
+        export(model, out)
     last = state["losses"][-50:]
     summary = {
         "preset": cfg.preset,
@@ -195,7 +195,8 @@ def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> 
     return summary
 
 
-def export(model: LlamaForCausalLM, tokenizer, out: Path) -> None:
+def export(model: LlamaForCausalLM, out: Path) -> None:
     """Hugging Face format: config.json, 16-bit model.safetensors, tokenizer files with the chat template."""
     copy.deepcopy(model).to(torch.bfloat16).save_pretrained(out)  # a copy: training goes on in float32
-    tokenizer.save_pretrained(out)
+    # a fresh tokenizer: the training one keeps the truncation and right padding of its batch calls
+    build_tokenizer().save_pretrained(out)
