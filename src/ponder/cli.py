@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 
 MODEL_HELP = "A shipped model (ponder-arith, ponder-arith-draft) or a Hugging Face model folder."
+DEVICE_HELP = "torch device to run the model on: cpu, cuda, cuda:1..."
 
 
 def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int):
@@ -44,6 +45,7 @@ def solve(
     seed: int = typer.Option(0, help="Sampling seed."),
     temperature: float = typer.Option(0.7, help="Sampling temperature; 0 is greedy."),
     max_tokens: int = typer.Option(256, help="The most tokens per sample."),
+    device: str = typer.Option("cpu", help=DEVICE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the whole Result as one JSON object."),
 ):
     """Answer one question.
@@ -58,7 +60,7 @@ def solve(
     config = _strategy_config(strategy, budget, temperature, max_tokens)
     if not question.strip():
         raise InvalidArgumentError("the question is empty")
-    generator = TransformersGenerator(model, seed=seed)
+    generator = TransformersGenerator(model, seed=seed, device=device)
     problem = arith.Problem(id="question", question=question, solution="", answer=None, level=0)
     result = asyncio.run(STRATEGIES[strategy](problem, generator, config))
     if as_json:
@@ -84,6 +86,7 @@ def evaluate(
     temperature: float = typer.Option(0.7, help="Sampling temperature; 0 is greedy."),
     max_tokens: int = typer.Option(256, help="The most tokens per sample."),
     out: Optional[str] = typer.Option(None, help="Folder for results.jsonl (one record per problem) and summary.json."),
+    device: str = typer.Option("cpu", help=DEVICE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ):
     """Run a strategy over a benchmark: accuracy (overall and per level), tokens and time.
@@ -98,7 +101,7 @@ def evaluate(
     if data is not None and task == "arith":
         raise InvalidArgumentError("task 'arith' is generated from --seed and takes no --data")
     problems = tasks.load(task, seed, limit)
-    generator = TransformersGenerator(model, seed=seed)
+    generator = TransformersGenerator(model, seed=seed, device=device)
     summary = run_eval(task, problems, strategy, generator, config, out=out, progress=sys.stderr.isatty(),
                        model=model, seed=seed)
     if as_json:
@@ -118,15 +121,18 @@ def train(
     threads: Optional[int] = typer.Option(None, help="torch CPU threads (default: all cores)."),
     save_every: int = typer.Option(250, help="Checkpoint (and snapshot) every this many steps."),
     init_from: Optional[str] = typer.Option(None, help="A finished run folder whose weights to start from."),
+    slip_rate: float = typer.Option(0.0, help="Chance that an equation of a training solution has a wrong result "
+                                    "that the solution then works on from: teaches varied, not systematic, mistakes."),
+    device: str = typer.Option("cpu", help="torch device to train on: cpu, cuda, cuda:1..."),
 ):
-    """Train an embedded Llama model on arith solutions (CPU, bf16 autocast, resumable).
+    """Train an embedded Llama model on arith solutions (CPU by default, bf16 autocast, resumable).
 
-    Example: ponder train ponder-arith --out runs/ponder-arith --steps 5000 --lr 2e-3
+    Example: ponder train ponder-arith --out runs/ponder-arith --steps 5000 --lr 2e-3 --slip-rate 0.2
     """
     from ponder.train.trainer import TrainConfig, train as run_train
 
     cfg = TrainConfig(preset=preset, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                      threads=threads, save_every=save_every, init_from=init_from)
+                      threads=threads, save_every=save_every, init_from=init_from, slip_rate=slip_rate, device=device)
     summary = run_train(cfg, progress=sys.stderr.isatty())
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
 

@@ -1,3 +1,4 @@
+import random
 import re
 
 import pytest
@@ -95,3 +96,34 @@ def test_load_rejects_unknown_task_and_bad_limit():
         load("gsm9k", 0, 5)
     with pytest.raises(InvalidArgumentError, match="limit=0"):
         load("arith", 0, 0)
+
+
+def test_a_slipped_solution_works_on_consistently_from_each_wrong_result():
+    rng = random.Random(0)
+    lines_total = slipped = 0
+    for i in range(400):
+        p = arith.problem("train", 6, i)
+        steps = [re.fullmatch(r"(\d+)([-+*/])(\d+)=(\d+)", line).groups() for line in p.solution.split("\n")[:-1]]
+        text = arith.with_slips(p.solution, 0.3, rng)
+        lines = text.split("\n")
+        assert len(lines) == len(steps) + 1
+        value = int(steps[0][0])
+        for line, (_, op, x, _) in zip(lines, steps):
+            a, op2, b, c = re.fullmatch(r"(\d+)([-+*/])(\d+)=(\d+)", line).groups()
+            assert (int(a), op2, b) == (value, op, x)  # the same operations, each on the value written before
+            exact = {"+": value + int(b), "-": value - int(b), "*": value * int(b), "/": value / int(b)}[op]
+            assert exact == int(exact) and 1 <= int(c) <= 999  # divisions stay exact, numbers in range
+            slipped += int(c) != exact
+            lines_total += 1
+            value = int(c)
+        assert lines[-1] == f"Answer: {value}"
+    assert 0.2 < slipped / lines_total < 0.3  # about the rate (a few lines have no slip that keeps the rest valid)
+
+
+def test_slips_are_seeded_and_off_at_rate_zero():
+    p = arith.problem("train", 6, 3)
+    assert arith.with_slips(p.solution, 0.0, random.Random(1)) == p.solution
+    many = [arith.problem("train", 6, i).solution for i in range(50)]
+    assert [arith.with_slips(s, 0.4, random.Random(i)) for i, s in enumerate(many)] == \
+        [arith.with_slips(s, 0.4, random.Random(i)) for i, s in enumerate(many)]
+    assert any(arith.with_slips(s, 0.4, random.Random(i)) != s for i, s in enumerate(many))

@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from ponder.errors import InvalidArgumentError
 from ponder.tasks import arith
 from ponder.train.tokenizer import build_tokenizer
-from ponder.train.trainer import BUCKET, TrainConfig, batch_for_step, lr_at, train
+from ponder.train.trainer import BUCKET, TrainConfig, batch_for_step, lr_at, train, training_text
 
 
 def toy(out, steps=20):
@@ -78,6 +78,18 @@ def test_training_batches_are_worked_train_problems_grouped_by_length():
     assert batch_for_step(3, cfg, tokenizer)["input_ids"].equal(batch_for_step(3, cfg, tokenizer)["input_ids"])
 
 
+def test_slip_rate_puts_wrong_results_in_some_training_solutions():
+    tokenizer = build_tokenizer()
+    clean, slipped = toy("unused"), replace(toy("unused"), slip_rate=0.3)
+    texts = [(training_text(0, i, tokenizer), training_text(0, i, tokenizer, 0.3)) for i in range(64)]
+    changed = [b for a, b in texts if a != b]
+    assert 10 < len(changed) < 64 and texts == [(a, training_text(0, i, tokenizer, 0.3)) for i, (a, _) in
+                                                enumerate(texts)]  # seeded: the same slips every time
+    for text in changed:  # only the solution changes; its equations still chain
+        assert arith.split_of(re.search(r"<\|user\|>(.*)<\|assistant\|>", text).group(1)) == "train"
+    assert not batch_for_step(0, clean, tokenizer)["input_ids"].equal(batch_for_step(0, slipped, tokenizer)["input_ids"])
+
+
 def test_learning_rate_warms_up_then_decays():
     cfg = toy("unused", 100)
     rates = [lr_at(s, cfg) for s in range(100)]
@@ -91,3 +103,5 @@ def test_bad_configuration_names_the_value():
         TrainConfig(steps=0)
     with pytest.raises(InvalidArgumentError, match="preset='huge'"):
         TrainConfig(preset="huge")
+    with pytest.raises(InvalidArgumentError, match="slip_rate=0.5"):
+        TrainConfig(slip_rate=0.5)

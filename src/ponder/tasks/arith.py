@@ -190,6 +190,47 @@ def problems(seed: int, limit: int, split: Split = "test") -> list[Problem]:
     return [problem(split, seed, i) for i in range(limit)]
 
 
+# -- slips: the mistakes of a careless solver, for training data ------------------------------------------------
+
+_EQUATION = re.compile(r"(\d+)([-+*/])(\d+)=(-?\d+)")
+SLIPS = (-10, -2, -1, 1, 2, 10)  # off by one or two, a dropped or doubled carry
+
+
+def with_slips(solution: str, rate: float, rng: random.Random) -> str:
+    """`solution` as a careless solver would write it: each equation's result is off (by one of SLIPS, or by the
+    next step's divisor, so the division stays exact) with probability `rate`, and every later step works on
+    from the wrong value. The answer line states the last value written.
+
+    A model trained on such solutions puts a little probability on many different wrong results, so its
+    mistakes vary from sample to sample, as a large model's do; one trained on clean solutions only learns this
+    table by heart and, where it is wrong, is wrong the same way in most samples, which no vote can fix.
+    """
+    steps = [(op, int(x)) for _, op, x, _ in _EQUATION.findall(solution)]
+    if rate <= 0 or not steps:
+        return solution
+    value = int(_EQUATION.match(solution).group(1))
+    lines = []
+    for i, (op, x) in enumerate(steps):
+        result = _apply(op, value, x)
+        if rng.random() < rate:
+            options = [d for d in SLIPS + tuple(x * s for _, x in steps[i + 1:i + 2] for s in (-1, 1))
+                       if _continues(result + d, steps[i + 1:])]
+            if options:
+                result += rng.choice(options)
+        lines.append(f"{value}{op}{x}={result}")
+        value = result
+    return "\n".join(lines + [f"Answer: {value}"])
+
+
+def _continues(value: int, steps: list[tuple[str, int]]) -> bool:
+    """Whether `steps` can be worked on from `value` with every number in 1..999 and every division exact."""
+    for op, x in steps:
+        if not 1 <= value <= 999 or (op == "/" and value % x):
+            return False
+        value = _apply(op, value, x)
+    return 1 <= value <= 999
+
+
 # -- answers ----------------------------------------------------------------------------------------------------
 
 _ANSWER = re.compile(r"Answer:\s*(-?\d+)")

@@ -1,9 +1,11 @@
 """Train the embedded Llama models on arith solutions: CPU, bf16 autocast, seeded, resumable.
 
 The data is an endless, deterministic stream of training-split arith problems (see tasks/arith.py), each
-rendered with the chat template as `<s><|user|>QUESTION<|assistant|>SOLUTION</s>`. The loss is on every token,
-which taught the small models the format fastest in our trials. Step `s` always sees the same batch, so a run
-resumed from a checkpoint continues exactly where it stopped.
+rendered with the chat template as `<s><|user|>QUESTION<|assistant|>SOLUTION</s>`. With `slip_rate` > 0 each
+equation's result is off with that probability and the solution works on from it (`arith.with_slips`), so the
+model learns to make varied mistakes rather than one memorised wrong fact. The loss is on every token, which
+taught the small models the format fastest in our trials. Step `s` always sees the same batch, so a run resumed
+from a checkpoint continues exactly where it stopped. Training runs on the CPU by default, or on `device`.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class TrainConfig:
     threads: int | None = None
     bf16: bool = True
     init_from: str | None = None  # a finished run folder: start from its weights (fresh optimizer and schedule)
+    slip_rate: float = 0.0  # the chance that a training solution's equation has a wrong result (see arith.with_slips)
+    device: str = "cpu"
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -61,6 +65,8 @@ class TrainConfig:
                 raise InvalidArgumentError(f"{name}={getattr(self, name)} must be >= 1")
         if not self.lr > 0:
             raise InvalidArgumentError(f"lr={self.lr} must be > 0")
+        if not 0 <= self.slip_rate < 0.5:  # at 0.5 a wrong result would be as likely as the right one
+            raise InvalidArgumentError(f"slip_rate={self.slip_rate} must be in [0, 0.5)")
 
 
 def model_config(cfg: TrainConfig, tokenizer) -> LlamaConfig:
@@ -85,17 +91,20 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def training_text(problem: arith.Problem, tokenizer) -> str:
-    messages = problem.messages() + [{"role": "assistant", "content": problem.solution}]
+def training_text(seed: int, index: int, tokenizer, slip_rate: float = 0.0) -> str:
+    """The `index`-th training text of `seed`: a train-split problem and its (possibly slipped) solution."""
+    problem = arith.problem("train", seed, index)
+    solution = arith.with_slips(problem.solution, slip_rate, random.Random(f"slip:{seed}:{index}"))
+    messages = problem.messages() + [{"role": "assistant", "content": solution}]
     return tokenizer.apply_chat_template(messages, tokenize=False)
 
 
 @functools.lru_cache(maxsize=1)  # the BUCKET steps of one block in a row share it
-def _block(block: int, seed: int, batch_size: int, tokenizer) -> list[list[str]]:
+def _block(block: int, seed: int, batch_size: int, slip_rate: float, tokenizer) -> list[list[str]]:
     """BUCKET batches of training texts, grouped by length, in a seeded order."""
     first = block * BUCKET * batch_size
-    texts = sorted((training_text(arith.problem("train", seed, first + i), tokenizer)
-                    for i in range(BUCKET * batch_size)), key=len)
+    texts = sorted((training_text(seed, first + i, tokenizer, slip_rate) for i in range(BUCKET * batch_size)),
+                   key=len)
     chunks = [texts[i:i + batch_size] for i in range(0, len(texts), batch_size)]
     random.Random(f"order:{seed}:{block}").shuffle(chunks)
     return chunks
@@ -104,7 +113,7 @@ def _block(block: int, seed: int, batch_size: int, tokenizer) -> list[list[str]]
 def batch_for_step(step: int, cfg: TrainConfig, tokenizer) -> dict[str, torch.Tensor]:
     """The batch of step `step`: a pure function of (step, seed)."""
     block, slot = divmod(step, BUCKET)
-    texts = _block(block, cfg.seed, cfg.batch_size, tokenizer)[slot]
+    texts = _block(block, cfg.seed, cfg.batch_size, cfg.slip_rate, tokenizer)[slot]
     enc = tokenizer(texts, add_special_tokens=False, padding=True, padding_side="right",
                     truncation=True, max_length=cfg.max_positions, return_tensors="pt")
     labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
@@ -124,12 +133,13 @@ def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> 
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
     torch.manual_seed(cfg.seed)
-    model = LlamaForCausalLM(model_config(cfg, tokenizer))
+    model = LlamaForCausalLM(model_config(cfg, tokenizer))  # built on the CPU, so a seed gives the same weights
     if cfg.init_from:
         source = Path(cfg.init_from) / "checkpoint.pt"
         if not source.is_file():
             raise InvalidArgumentError(f"init_from={cfg.init_from!r} has no checkpoint.pt (a run folder is needed)")
-        model.load_state_dict(torch.load(source, weights_only=False)["model"])  # float32 weights, not the export
+        model.load_state_dict(torch.load(source, weights_only=False, map_location="cpu")["model"])  # float32
+    model.to(cfg.device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -138,8 +148,10 @@ def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> 
     state = {"step": 0, "tokens": 0, "seconds": 0.0, "losses": []}
     ckpt = out / "checkpoint.pt"
     if ckpt.exists():
-        saved = torch.load(ckpt, weights_only=False)
-        if saved["config"] != asdict(cfg):
+        saved = torch.load(ckpt, weights_only=False, map_location=cfg.device)
+        where = ("device", "threads")  # may change between a run and its resumption
+        if {k: v for k, v in saved["config"].items() if k not in where} != {k: v for k, v in asdict(cfg).items()
+                                                                              if k not in where}:
             raise InvalidArgumentError(f"{ckpt} was written by another configuration; use a new --out or delete it")
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -157,10 +169,10 @@ def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> 
     with progress_bar("train", cfg.steps, enabled=progress, completed=state["step"], loss=float("nan"), tok_s=0.0,
                       status="loss {task.fields[loss]:.3f}  {task.fields[tok_s]:,.0f} tok/s") as update:
         for step in range(state["step"], min(cfg.steps, until or cfg.steps)):
-            batch = batch_for_step(step, cfg, tokenizer)
+            batch = {k: v.to(cfg.device) for k, v in batch_for_step(step, cfg, tokenizer).items()}
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, cfg)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            with torch.autocast(torch.device(cfg.device).type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 loss = model(**batch).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -197,6 +209,6 @@ def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> 
 
 def export(model: LlamaForCausalLM, out: Path) -> None:
     """Hugging Face format: config.json, 16-bit model.safetensors, tokenizer files with the chat template."""
-    copy.deepcopy(model).to(torch.bfloat16).save_pretrained(out)  # a copy: training goes on in float32
+    copy.deepcopy(model).to("cpu", torch.bfloat16).save_pretrained(out)  # a copy: training goes on in float32
     # a fresh tokenizer: the training one keeps the truncation and right padding of its batch calls
     build_tokenizer().save_pretrained(out)
