@@ -1,0 +1,9 @@
+"""ponder's engine: batched, prefix-shared sampling over Hugging Face causal LMs (see engine.py)."""
+
+from ponder.engine.async_engine import AsyncEngine, RequestStream
+from ponder.engine.engine import LLMEngine, RequestOutput, SampleOutput
+from ponder.engine.request import SampleEvent
+from ponder.engine.sampling_params import SamplingParams
+
+__all__ = ["AsyncEngine", "LLMEngine", "RequestOutput", "RequestStream", "SampleEvent", "SampleOutput",
+           "SamplingParams"]

@@ -1,0 +1,259 @@
+"""LLMEngine: the step loop over scheduler, runner and sampler, and a synchronous `generate` for scripts.
+
+    plan = scheduler.schedule()          # which samples make up the batch
+    logits = runner.run(plan)            # their KV rows updated, one decode pass
+    tokens, logprobs = sampler(logits, plan.rows)
+    events = self.postprocess(...)       # append, detokenize, stop, emit
+
+Not thread-safe: AsyncEngine (async_engine.py) drives it from one worker thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ponder.engine.detokenizer import Detokenizer
+from ponder.engine.prefix_cache import PrefixCache
+from ponder.engine.request import Request, SampleEvent, Sequence
+from ponder.engine.runner import ModelRunner
+from ponder.engine.sampler import Sampler
+from ponder.engine.sampling_params import SamplingParams
+from ponder.engine.scheduler import Scheduler
+from ponder.errors import InvalidArgumentError, ModelNotFoundError
+
+
+@dataclass
+class SampleOutput:
+    """A finished sample, as `LLMEngine.generate` returns it."""
+
+    index: int
+    token_ids: list[int]
+    text: str
+    finish_reason: str
+    logprob: float  # summed over its tokens, under the model's own distribution
+
+
+@dataclass
+class RequestOutput:
+    request_id: int
+    prompt_tokens: int
+    samples: list[SampleOutput] = field(default_factory=list)
+
+
+class LLMEngine:
+    """A batched sampler over any Hugging Face causal LM, built for many samples of few prompts.
+
+    Args:
+        model: a loaded causal LM (`AutoModelForCausalLM`), in eval mode on its device.
+        tokenizer: its tokenizer.
+        max_rows: the most samples decoded in one batch.
+        prefix_cache_bytes: memory for the prefix cache (0 turns it off).
+        seed: seeds the samples of requests that bring no seed of their own.
+
+    Example:
+        >>> engine = LLMEngine.from_pretrained("src/ponder/models/ponder-arith")
+        >>> [out] = engine.generate(["<s><|user|>Mia has 3 pens. She buys 2 more. How many pens does she have now?"
+        ...                          "<|assistant|>"], SamplingParams(n=8, temperature=0.7))
+        >>> len(out.samples)
+        8
+    """
+
+    def __init__(self, model, tokenizer, *, max_rows: int = 256, prefix_cache_bytes: int = 256 << 20, seed: int = 0):
+        if not getattr(model, "can_generate", lambda: False)():
+            raise InvalidArgumentError(f"{type(model).__name__} is not a causal language model")
+        if max_rows < 1:
+            raise InvalidArgumentError(f"max_rows={max_rows} must be >= 1")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.context = getattr(model.config.get_text_config(), "max_position_embeddings", None) or 1 << 30
+        self.eos = set(_as_list(model.generation_config.eos_token_id or tokenizer.eos_token_id))
+        self.scheduler = Scheduler(max_rows)
+        self.prefix_cache = PrefixCache(prefix_cache_bytes)
+        self.runner = ModelRunner(model, self.prefix_cache)
+        self.sampler = Sampler()
+        self.rng = random.Random(seed)
+        self.detokenizers: dict[int, Detokenizer] = {}
+        self._ids = itertools.count()
+        self.steps = 0
+        self.prompt_tokens = 0  # prompt tokens submitted (each request's prompt counted once)
+        self.generated_tokens = 0
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, device: str = "cpu", dtype: torch.dtype = torch.float32,
+                        **kwargs) -> LLMEngine:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+        except (OSError, ValueError) as error:  # missing or malformed files, or a model that is no causal LM
+            raise ModelNotFoundError(f"cannot load a causal LM from {str(path)!r}: {error}") from error
+        return cls(model, tokenizer, **kwargs)
+
+    # -- requests ---------------------------------------------------------------------------------------------
+
+    def encode(self, prompt: str | list[int]) -> list[int]:
+        ids = self.tokenizer.encode(prompt, add_special_tokens=False) if isinstance(prompt, str) else list(prompt)
+        if not ids:
+            raise InvalidArgumentError("the prompt is empty")
+        if len(ids) >= self.context:
+            raise InvalidArgumentError(f"the prompt has {len(ids)} tokens; the model's context is {self.context}")
+        return ids
+
+    def add_request(self, prompt: str | list[int], params: SamplingParams) -> int:
+        """Queue a prompt for `params.n` samples; returns the request id. Its prompt is computed once."""
+        ids = self.encode(prompt)
+        request = Request(next(self._ids), ids, params, self._seeds(params))
+        self.prompt_tokens += len(ids)
+        self._start(request, ids)
+        return request.request_id
+
+    def fork(self, request_id: int, index: int, n: int, params: SamplingParams | None = None) -> int:
+        """Continue running sample `index` of a request as `n` new samples that start from its KV (no
+        prompt is computed again); returns the new request id. The source sample runs on unchanged."""
+        source = self._sequence(request_id, index)
+        if source.finished:
+            raise InvalidArgumentError(f"sample {index} of request {request_id} has finished; it cannot be forked")
+        if n < 1:
+            raise InvalidArgumentError(f"n={n} must be >= 1")
+        params = params or source.params
+        # seeds of their own, decided by the source's seed and how far it has come
+        seeds = [_mix(source.seed, len(source.token_ids), i) for i in range(n)]
+        request = Request(next(self._ids), source.request.prompt_ids, params, seeds, fork_of=source)
+        self._start(request, source.all_token_ids)
+        return request.request_id
+
+    def abort(self, request_id: int, index: int | None = None) -> list[SampleEvent]:
+        """Stop a request (or one of its samples): its rows leave the batch at the next step. Returns a last
+        event for each sample it stopped."""
+        events = []
+        for seq in self.scheduler.abort(request_id, index):
+            self.detokenizers.pop(seq.seq_id, None)
+            events.append(SampleEvent(request_id, seq.index, [], "", [], finish_reason="abort",
+                                      prompt_tokens=len(seq.request.prompt_ids), generated_tokens=seq.generated))
+        return events
+
+    def has_unfinished(self) -> bool:
+        return self.scheduler.has_work
+
+    # -- the step loop ----------------------------------------------------------------------------------------
+
+    def step(self) -> list[SampleEvent]:
+        """Run one decode step for every running sample; returns what each did."""
+        plan = self.scheduler.schedule()
+        self.sampler.release(plan.left)
+        if not plan.rows:
+            self.runner.kv = self.runner.kv.select([])
+            return []
+        logits = self.runner.run(plan)
+        tokens, logprobs = self.sampler(logits, plan.rows)
+        self.steps += 1
+        events = self.postprocess(plan.rows, tokens, logprobs)
+        if not self.scheduler.has_work:  # all done: free the rows now rather than at the next step
+            self.step()
+        return events
+
+    def postprocess(self, rows: list[Sequence], tokens: torch.Tensor, logprobs: torch.Tensor) -> list[SampleEvent]:
+        chosen = logprobs.gather(1, tokens.unsqueeze(1)).squeeze(1).tolist()
+        tokens = tokens.tolist()
+        want_top = max(s.params.logprobs for s in rows)
+        top = logprobs.topk(want_top, dim=-1) if want_top else None
+        events = []
+        for i, seq in enumerate(rows):
+            token = tokens[i]
+            seq.token_ids.append(token)
+            seq.logprob_sum += chosen[i]
+            self.generated_tokens += 1
+            params = seq.params
+            detok = self.detokenizers[seq.seq_id]
+            is_eos = token in self.eos and not params.ignore_eos
+            if is_eos:
+                seq.finish_reason = "stop"
+            elif seq.generated >= params.max_tokens or seq.num_tokens >= self.context:
+                seq.finish_reason = "length"
+            delta = detok.add([token], final=seq.finished)
+            before = len(seq.text)
+            seq.text += delta
+            if params.stop and not is_eos:
+                window = before - max(map(len, params.stop)) + 1
+                found = [j for j in (seq.text.find(s, max(window, 0)) for s in params.stop) if j >= 0]
+                cut = min(found, default=-1)
+                if cut >= 0:  # OpenAI semantics: the stop string ends the text and is not part of it
+                    delta = delta[:max(cut - before, 0)]
+                    seq.text = seq.text[:cut]
+                    seq.finish_reason = "stop"
+            step_end = bool(params.step_delimiter) and params.step_delimiter in seq.text[
+                max(before - len(params.step_delimiter) + 1, 0):]
+            top_logprobs = None
+            if params.logprobs:
+                values, ids = top.values[i, :params.logprobs].tolist(), top.indices[i, :params.logprobs].tolist()
+                top_logprobs = [dict(zip(ids, values))]
+            events.append(SampleEvent(seq.request.request_id, seq.index, [token], delta, [chosen[i]], top_logprobs,
+                                      step_end, seq.finish_reason, len(seq.request.prompt_ids), seq.generated))
+            if seq.finished:
+                self.detokenizers.pop(seq.seq_id, None)
+        return events
+
+    def generate(self, prompts: list[str | list[int]], params: SamplingParams) -> list[RequestOutput]:
+        """Sample every prompt to the end; the outputs come back in the order of `prompts`."""
+        ids = [self.add_request(p, params) for p in prompts]
+        outputs = {i: RequestOutput(i, len(self.scheduler.requests[i].prompt_ids)) for i in ids}
+        seqs = {i: self.scheduler.requests[i].seqs for i in ids}
+        while self.has_unfinished():
+            self.step()
+        for i in ids:
+            outputs[i].samples = [SampleOutput(s.index, s.token_ids, s.text, s.finish_reason, round(s.logprob_sum, 4))
+                                  for s in seqs[i]]
+        return [outputs[i] for i in ids]
+
+    # -- scoring ----------------------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def score(self, prompt: str | list[int], continuation: str | list[int]) -> list[float]:
+        """The logprob of each token of `continuation` after `prompt`, without generating."""
+        prompt_ids = self.encode(prompt)
+        cont = self.encode(continuation)
+        if len(prompt_ids) + len(cont) > self.context:
+            raise InvalidArgumentError(f"prompt and continuation have {len(prompt_ids) + len(cont)} tokens; "
+                                       f"the model's context is {self.context}")
+        kv = self.runner.prefill(prompt_ids[:-1])
+        tokens = prompt_ids[-1:] + cont[:-1]
+        start = len(prompt_ids) - 1
+        positions = torch.arange(start, start + len(tokens), device=self.runner.device).unsqueeze(0)
+        out = self.model(input_ids=torch.tensor([tokens], device=self.runner.device), position_ids=positions,
+                         past_key_values=kv.as_cache(), use_cache=True,
+                         attention_mask=torch.ones(1, start + len(tokens), dtype=torch.long,
+                                                   device=self.runner.device))
+        logprobs = torch.log_softmax(out.logits[0].float(), dim=-1)
+        return logprobs.gather(1, torch.tensor(cont, device=logprobs.device).unsqueeze(1)).squeeze(1).tolist()
+
+    # -- internals --------------------------------------------------------------------------------------------
+
+    def _seeds(self, params: SamplingParams) -> list[int]:
+        base = params.seed if params.seed is not None else self.rng.getrandbits(62)
+        return [_mix(base, i) for i in range(params.n)]
+
+    def _start(self, request: Request, context: list[int]) -> None:
+        for seq in request.seqs:
+            self.detokenizers[seq.seq_id] = Detokenizer(self.tokenizer, context)
+        self.scheduler.add(request)
+
+    def _sequence(self, request_id: int, index: int) -> Sequence:
+        request = self.scheduler.requests.get(request_id)
+        if request is None or not 0 <= index < len(request.seqs):
+            raise InvalidArgumentError(f"no running sample {index} of request {request_id}")
+        return request.seqs[index]
+
+
+def _mix(*numbers: int) -> int:
+    """A seed (a non-negative 63-bit integer) from integers; the same on every run (ints hash to themselves)."""
+    return hash(numbers) & (1 << 63) - 1
+
+
+def _as_list(x) -> list:
+    return list(x) if isinstance(x, (list, tuple, set)) else [x]

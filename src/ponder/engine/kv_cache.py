@@ -1,0 +1,103 @@
+"""The batch's KV cache: one left-padded tensor pair per layer, rows in the scheduler's order.
+
+Rows have different lengths, so each is left-padded to the longest and an attention mask marks its real
+columns; every row's RoPE positions count its real tokens only, so padding never shifts a row's positions.
+This module is the only one that touches `transformers`' cache internals (`DynamicCache` and its layers'
+`keys`/`values`), whose API moves between releases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache
+
+
+@dataclass
+class KV:
+    """KV for some rows: per layer keys and values [rows, kv_heads, length, head_dim], and mask [rows, length]
+    (1 where a real token is, 0 on left padding)."""
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    mask: torch.Tensor
+
+    @property
+    def rows(self) -> int:
+        return self.mask.shape[0]
+
+    @property
+    def length(self) -> int:
+        return self.mask.shape[1]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.keys + self.values)
+
+    @classmethod
+    def empty(cls, layers: int, kv_heads: int, head_dim: int, dtype, device, rows: int = 0) -> KV:
+        blank = torch.zeros(rows, kv_heads, 0, head_dim, dtype=dtype, device=device)
+        return cls([blank] * layers, [blank] * layers, torch.zeros(rows, 0, dtype=torch.long, device=device))
+
+    def select(self, indices: list[int]) -> KV:
+        if indices == list(range(self.rows)):
+            return self
+        index = torch.tensor(indices, dtype=torch.long, device=self.mask.device)
+        return KV([k[index] for k in self.keys], [v[index] for v in self.values], self.mask[index]).trimmed()
+
+    def repeat(self, n: int) -> KV:
+        if n == 1:
+            return self
+        return KV([k.repeat_interleave(n, 0) for k in self.keys], [v.repeat_interleave(n, 0) for v in self.values],
+                  self.mask.repeat_interleave(n, 0))
+
+    def row(self, i: int) -> KV:
+        """Row i alone, without its left padding; a copy (a view would keep the whole batch alive)."""
+        start = int(self.length - self.mask[i].sum())
+        return KV([k[i:i + 1, :, start:].clone() for k in self.keys], [v[i:i + 1, :, start:].clone() for v in self.values],
+                  self.mask[i:i + 1, start:].clone())
+
+    def prefix(self, length: int) -> KV:
+        """The first `length` columns (of a single unpadded row: a prompt prefix)."""
+        return KV([k[:, :, :length] for k in self.keys], [v[:, :, :length] for v in self.values], self.mask[:, :length])
+
+    def padded(self, length: int) -> KV:
+        """Left-padded to `length` columns."""
+        pad = length - self.length
+        if pad <= 0:
+            return self
+        def grow(t):
+            return torch.cat([t.new_zeros(t.shape[0], t.shape[1], pad, t.shape[3]), t], dim=2)
+        return KV([grow(k) for k in self.keys], [grow(v) for v in self.values],
+                  torch.cat([self.mask.new_zeros(self.rows, pad), self.mask], dim=1))
+
+    def trimmed(self) -> KV:
+        """Without the leading columns that are padding in every row (left by rows that have gone)."""
+        if self.rows == 0:
+            return KV([k[:, :, :0] for k in self.keys], [v[:, :, :0] for v in self.values], self.mask[:, :0])
+        real = self.mask.any(0).nonzero()
+        start = int(real[0]) if len(real) else self.length
+        if start == 0:
+            return self
+        return KV([k[:, :, start:] for k in self.keys], [v[:, :, start:] for v in self.values], self.mask[:, start:])
+
+    @staticmethod
+    def cat(parts: list[KV]) -> KV:
+        """Rows of several KVs stacked into one batch, each left-padded to the longest."""
+        parts = [p for p in parts if p.rows]
+        if len(parts) == 1:
+            return parts[0]
+        length = max(p.length for p in parts)
+        parts = [p.padded(length) for p in parts]
+        layers = range(len(parts[0].keys))
+        return KV([torch.cat([p.keys[i] for p in parts]) for i in layers],
+                  [torch.cat([p.values[i] for p in parts]) for i in layers], torch.cat([p.mask for p in parts]))
+
+    def as_cache(self) -> DynamicCache:
+        """A transformers cache over these tensors, for one forward pass (which appends to it)."""
+        return DynamicCache(ddp_cache_data=list(zip(self.keys, self.values)))
+
+    @classmethod
+    def from_cache(cls, cache: DynamicCache, mask: torch.Tensor) -> KV:
+        return cls([layer.keys for layer in cache.layers], [layer.values for layer in cache.layers], mask)

@@ -1,0 +1,74 @@
+"""The model runner: owns the model and the batch's KV, and runs one step's forward pass.
+
+Each step it applies the scheduler's plan to the KV rows (drop, fork, admit), then feeds every row's last
+token in one batched decode pass. An admitted request's prompt is computed once, in a pass of its own, for
+all but its last token (reusing any cached prefix) and then repeated for its n rows.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ponder.engine.kv_cache import KV
+from ponder.engine.prefix_cache import PrefixCache
+from ponder.engine.request import Sequence
+from ponder.engine.scheduler import StepPlan
+
+
+class ModelRunner:
+    def __init__(self, model, prefix_cache: PrefixCache):
+        self.model = model
+        self.prefix_cache = prefix_cache
+        config = model.config.get_text_config()
+        self.layers = config.num_hidden_layers
+        self.kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self.kv = self.empty()
+        self.prompt_tokens_computed = 0  # prompt tokens that went through the model (cache hits excluded)
+
+    def empty(self, rows: int = 0) -> KV:
+        return KV.empty(self.layers, self.kv_heads, self.head_dim, self.dtype, self.device, rows)
+
+    @torch.inference_mode()
+    def run(self, plan: StepPlan) -> torch.Tensor:
+        """Apply `plan` to the KV rows and run one decode step; returns the next-token logits [rows, vocab]."""
+        kept = self.kv.select(plan.keep)
+        parts = [kept]
+        for request, source in plan.joining:
+            if source is not None:  # a fork: copies of a running row (a kept row, or one that joined before)
+                rows = KV.cat(parts)
+                parts = [rows, rows.row(source).repeat(len(request.seqs))]
+            else:
+                parts.append(self.prefill(request.prompt_ids[:-1]).repeat(len(request.seqs)))
+        self.kv = KV.cat(parts) if len(parts) > 1 else kept
+        return self.decode(plan.rows)
+
+    def prefill(self, tokens: list[int]) -> KV:
+        """The KV of `tokens` (one row, no padding), from the prefix cache as far as it reaches."""
+        if not tokens:
+            return self.empty(1)
+        hit, kv = self.prefix_cache.lookup(tokens)
+        if hit < len(tokens):
+            kv = kv or self.empty(1)
+            ids = torch.tensor([tokens[hit:]], device=self.device)
+            positions = torch.arange(hit, len(tokens), device=self.device).unsqueeze(0)
+            cache = kv.as_cache()
+            self.model(input_ids=ids, position_ids=positions, past_key_values=cache, use_cache=True,
+                       attention_mask=torch.ones(1, len(tokens), dtype=torch.long, device=self.device),
+                       logits_to_keep=1)
+            kv = KV.from_cache(cache, torch.ones(1, len(tokens), dtype=torch.long, device=self.device))
+            self.prompt_tokens_computed += len(tokens) - hit
+            self.prefix_cache.insert(tokens, kv)
+        return kv
+
+    def decode(self, rows: list[Sequence]) -> torch.Tensor:
+        ids = torch.tensor([[s.last_token] for s in rows], device=self.device)
+        positions = torch.tensor([[s.num_tokens - 1] for s in rows], device=self.device)
+        mask = torch.cat([self.kv.mask, self.kv.mask.new_ones(len(rows), 1)], dim=1)
+        cache = self.kv.as_cache()
+        out = self.model(input_ids=ids, position_ids=positions, attention_mask=mask, past_key_values=cache,
+                         use_cache=True)
+        self.kv = KV.from_cache(cache, mask)
+        return out.logits[:, -1]

@@ -1,0 +1,193 @@
+"""The engine against `transformers` on the shipped models: exact token-level comparisons, no mocks."""
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from ponder.engine import LLMEngine, SamplingParams
+from ponder.errors import InvalidArgumentError
+from ponder.models import resolve
+from ponder.tasks import arith
+
+PROBLEMS = arith.problems(0, 6)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return LLMEngine.from_pretrained(resolve("ponder-arith"), max_rows=64)
+
+
+def prompt(engine, i=0):
+    return engine.tokenizer.apply_chat_template(PROBLEMS[i].messages(), add_generation_prompt=True, tokenize=False)
+
+
+def hf_greedy(engine, text, max_new_tokens=80):
+    ids = engine.tokenizer(text, add_special_tokens=False, return_tensors="pt")
+    out = engine.model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False)
+    return out[0, ids["input_ids"].shape[1]:].tolist()
+
+
+def test_greedy_equals_generate_token_for_token_on_a_batch_of_different_prompts(engine):
+    prompts = [prompt(engine, i) for i in range(6)]  # different lengths: the batch is left-padded
+    outputs = engine.generate(prompts, SamplingParams(n=2, temperature=0, max_tokens=80))
+    for text, out in zip(prompts, outputs):
+        reference = hf_greedy(engine, text)
+        for sample in out.samples:
+            assert sample.token_ids == reference
+            assert sample.finish_reason == "stop" and sample.text.endswith(f"Answer: {arith.extract_answer(sample.text)}")
+    assert engine.runner.kv.rows == 0  # every finished row has left the batch
+
+
+def test_requests_that_arrive_mid_run_join_the_batch_and_answer_as_alone(engine):
+    alone = [engine.generate([prompt(engine, i)], SamplingParams(temperature=0))[0].samples[0].token_ids
+             for i in range(3)]
+    first = engine.add_request(prompt(engine, 0), SamplingParams(temperature=0))
+    engine.step(), engine.step(), engine.step()
+    later = [engine.add_request(prompt(engine, i), SamplingParams(temperature=0)) for i in (1, 2)]
+    events = []
+    events += engine.step()
+    assert engine.runner.kv.rows == 3  # the newcomers joined the running row
+    while engine.has_unfinished():
+        events += engine.step()
+    for request_id, expected in zip([first] + later, alone):
+        tokens = [t for e in events if e.request_id == request_id for t in e.token_ids]
+        if request_id == first:
+            tokens = expected[:3] + tokens  # its first three steps ran before `events` was collected
+        assert tokens == expected
+
+
+def test_seeded_sampling_is_reproducible_and_each_sample_differs(engine):
+    params = SamplingParams(n=8, temperature=1.0, max_tokens=40, seed=123)
+    a = engine.generate([prompt(engine)], params)[0].samples
+    b = engine.generate([prompt(engine)], params)[0].samples
+    assert [s.token_ids for s in a] == [s.token_ids for s in b]
+    assert len({tuple(s.token_ids) for s in a}) > 1
+    c = engine.generate([prompt(engine)], SamplingParams(n=8, temperature=1.0, max_tokens=40, seed=124))[0].samples
+    assert [s.token_ids for s in a] != [s.token_ids for s in c]
+
+
+def test_an_aborted_sample_stops_growing_and_its_row_leaves_the_batch(engine):
+    request = engine.add_request(prompt(engine, 5), SamplingParams(n=4, temperature=1.0, max_tokens=60, seed=1))
+    for _ in range(3):
+        engine.step()
+    assert engine.runner.kv.rows == 4
+    [event] = engine.abort(request, index=2)
+    assert event.finish_reason == "abort" and event.generated_tokens == 3
+    events = engine.step()
+    assert engine.runner.kv.rows == 3 and sorted(e.index for e in events) == [0, 1, 3]
+    engine.abort(request)
+    assert engine.step() == [] and engine.runner.kv.rows == 0 and not engine.has_unfinished()
+
+
+def test_a_stop_string_that_straddles_tokens_ends_the_sample_before_it(engine):
+    full = engine.generate([prompt(engine, 3)], SamplingParams(temperature=0))[0].samples[0].text
+    stop = "\nAnswer"  # eight one-character tokens
+    [sample] = engine.generate([prompt(engine, 3)], SamplingParams(temperature=0, stop=(stop,)))[0].samples
+    assert sample.finish_reason == "stop" and sample.text == full[:full.index(stop)]
+    assert len(sample.token_ids) == len(engine.tokenizer.encode(full[:full.index(stop)] + stop, add_special_tokens=False))
+
+
+def test_step_delimiter_marks_the_end_of_each_reasoning_step(engine):
+    request = engine.add_request(prompt(engine, 3), SamplingParams(temperature=0, step_delimiter="\n"))
+    events = []
+    while engine.has_unfinished():
+        events += engine.step()
+    text = "".join(e.text for e in events)
+    assert sum(e.step_end for e in events) == text.count("\n") == PROBLEMS[3].level
+    assert all(e.text == "\n" for e in events if e.step_end) and events[-1].request_id == request
+
+
+def test_a_prefix_cache_hit_gives_the_same_output_as_a_cold_start(engine):
+    engine.prefix_cache.clear()
+    params = SamplingParams(n=3, temperature=0.8, max_tokens=50, seed=9)
+    cold = engine.generate([prompt(engine, 4)], params)[0].samples
+    hits = engine.prefix_cache.stats.hit_tokens
+    computed = engine.runner.prompt_tokens_computed
+    warm = engine.generate([prompt(engine, 4)], params)[0].samples
+    assert [s.token_ids for s in warm] == [s.token_ids for s in cold]
+    assert engine.prefix_cache.stats.hit_tokens - hits == len(engine.encode(prompt(engine, 4))) - 1
+    assert engine.runner.prompt_tokens_computed == computed  # nothing of the prompt was computed again
+    # a prompt that extends a cached one computes only its new tokens
+    longer = prompt(engine, 4) + "7"
+    engine.generate([longer], SamplingParams(temperature=0, max_tokens=5))
+    assert engine.runner.prompt_tokens_computed == computed + 1
+    assert 0 < engine.prefix_cache.stats.hit_rate <= 1
+
+
+def test_the_prefix_cache_keeps_to_its_memory_bound_least_recently_used_first(engine):
+    from ponder.engine.prefix_cache import PrefixCache
+
+    small = PrefixCache(max_bytes=1)
+    small.insert(list(range(10)), engine.runner.prefill(engine.encode(prompt(engine))[:10]))
+    assert not small.entries  # larger than the whole bound: not stored
+    kv = engine.runner.prefill(engine.encode(prompt(engine))[:10])
+    cache = PrefixCache(max_bytes=2 * kv.nbytes)
+    cache.insert([1] * 10, kv), cache.insert([2] * 10, kv)
+    cache.lookup([1] * 12)  # touches [1]*10
+    cache.insert([3] * 10, kv)  # evicts the least recently used: [2]*10
+    assert list(cache.entries) == [(1,) * 10, (3,) * 10] and cache.stats.evictions == 1
+    assert cache.lookup([1] * 5 + [4])[0] == 5 and cache.lookup([9])[0] == 0
+
+
+def test_fork_under_greedy_continues_exactly_as_a_fresh_request_with_the_same_prefix(engine):
+    text = prompt(engine, 5)
+    source = engine.add_request(text, SamplingParams(temperature=0))
+    for _ in range(6):
+        engine.step()
+    so_far = engine.scheduler.requests[source].seqs[0].token_ids[:]
+    forked = engine.fork(source, 0, 2)
+    events = []
+    while engine.has_unfinished():
+        events += engine.step()
+    fresh = engine.generate([engine.encode(text) + so_far], SamplingParams(temperature=0))[0].samples[0]
+    for index in (0, 1):
+        tokens = [t for e in events if e.request_id == forked and e.index == index for t in e.token_ids]
+        assert tokens == fresh.token_ids
+    original = [t for e in events if e.request_id == source for t in e.token_ids]
+    assert so_far + original == hf_greedy(engine, text)
+
+
+def test_score_gives_the_logprobs_that_sampling_reported(engine):
+    events = []
+    request = engine.add_request(prompt(engine, 2), SamplingParams(temperature=0.9, seed=5, max_tokens=30))
+    while engine.has_unfinished():
+        events += engine.step()
+    tokens = [t for e in events for t in e.token_ids]
+    reported = [lp for e in events for lp in e.logprobs]
+    scored = engine.score(prompt(engine, 2), tokens)
+    assert len(scored) == len(tokens) and request == events[0].request_id
+    assert scored == pytest.approx(reported, abs=1e-4)
+
+
+def test_top_logprobs_are_reported_when_asked(engine):
+    [out] = engine.generate([prompt(engine)], SamplingParams(temperature=0, max_tokens=3, logprobs=3))
+    request = engine.add_request(prompt(engine), SamplingParams(temperature=0, max_tokens=3, logprobs=3))
+    events = engine.step()
+    engine.abort(request)
+    engine.step()
+    [top] = events[0].top_logprobs
+    assert len(top) == 3 and max(top, key=top.get) == out.samples[0].token_ids[0]
+    assert max(top.values()) == pytest.approx(events[0].logprobs[0])
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(n=0), "n=0"), (dict(max_tokens=0), "max_tokens=0"), (dict(top_p=0), "top_p=0"),
+    (dict(temperature=-1), "temperature=-1"), (dict(min_p=1.5), "min_p=1.5")])
+def test_bad_sampling_parameters_name_the_value(bad, message):
+    with pytest.raises(InvalidArgumentError, match=message):
+        SamplingParams(**bad)
+
+
+def test_a_prompt_longer_than_the_context_names_both_lengths(engine):
+    with pytest.raises(InvalidArgumentError, match=r"prompt has 600 tokens; the model's context is 512"):
+        engine.add_request([7] * 600, SamplingParams())
+    with pytest.raises(InvalidArgumentError, match="empty"):
+        engine.add_request("", SamplingParams())
+
+
+def test_a_model_that_is_not_a_causal_lm_is_refused(engine, tmp_path):
+    config = engine.model.config
+    config.num_labels = 2
+    classifier = AutoModelForSequenceClassification.from_config(config)
+    with pytest.raises(InvalidArgumentError, match="LlamaForSequenceClassification is not a causal language model"):
+        LLMEngine(classifier, engine.tokenizer)
