@@ -5,6 +5,9 @@
     tokens, logprobs = sampler(logits, plan.rows)
     events = self.postprocess(...)       # append, detokenize, stop, emit
 
+With a draft model the middle two beats are one speculative step (speculative.py): each row gains 1 to k+1
+tokens.
+
 Not thread-safe: AsyncEngine (async_engine.py) drives it from one worker thread.
 """
 
@@ -24,6 +27,7 @@ from ponder.engine.runner import ModelRunner
 from ponder.engine.sampler import Sampler
 from ponder.engine.sampling_params import SamplingParams
 from ponder.engine.scheduler import Scheduler
+from ponder.engine.speculative import Speculator
 from ponder.errors import InvalidArgumentError, ModelNotFoundError
 
 
@@ -54,6 +58,8 @@ class LLMEngine:
         max_rows: the most samples decoded in one batch.
         prefix_cache_bytes: memory for the prefix cache (0 turns it off).
         seed: seeds the samples of requests that bring no seed of their own.
+        draft: a smaller causal LM with the same vocabulary, for speculative decoding (None: off).
+        num_speculative_tokens: tokens the draft proposes per step.
 
     Example:
         >>> engine = LLMEngine.from_pretrained("src/ponder/models/ponder-arith")
@@ -63,7 +69,8 @@ class LLMEngine:
         8
     """
 
-    def __init__(self, model, tokenizer, *, max_rows: int = 256, prefix_cache_bytes: int = 256 << 20, seed: int = 0):
+    def __init__(self, model, tokenizer, *, max_rows: int = 256, prefix_cache_bytes: int = 256 << 20, seed: int = 0,
+                 draft=None, num_speculative_tokens: int = 4):
         if not getattr(model, "can_generate", lambda: False)():
             raise InvalidArgumentError(f"{type(model).__name__} is not a causal language model")
         if max_rows < 1:
@@ -76,6 +83,7 @@ class LLMEngine:
         self.prefix_cache = PrefixCache(prefix_cache_bytes)
         self.runner = ModelRunner(model, self.prefix_cache)
         self.sampler = Sampler()
+        self.speculator = Speculator(draft, model, num_speculative_tokens) if draft is not None else None
         self.rng = random.Random(seed)
         self.detokenizers: dict[int, Detokenizer] = {}
         self._ids = itertools.count()
@@ -85,15 +93,20 @@ class LLMEngine:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str = "cpu", dtype: torch.dtype = torch.float32,
-                        **kwargs) -> LLMEngine:
+                        draft: str | Path | None = None, **kwargs) -> LLMEngine:
+        """Load a Hugging Face model folder (and a draft model's folder) onto `device`."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        def load(folder):
+            try:
+                return AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
+            except (OSError, ValueError) as error:  # missing or malformed files, or a model that is no causal LM
+                raise ModelNotFoundError(f"cannot load a causal LM from {str(folder)!r}: {error}") from error
         try:
             tokenizer = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
-        except (OSError, ValueError) as error:  # missing or malformed files, or a model that is no causal LM
-            raise ModelNotFoundError(f"cannot load a causal LM from {str(path)!r}: {error}") from error
-        return cls(model, tokenizer, **kwargs)
+        except (OSError, ValueError) as error:
+            raise ModelNotFoundError(f"cannot load a tokenizer from {str(path)!r}: {error}") from error
+        return cls(load(path), tokenizer, draft=load(draft) if draft is not None else None, **kwargs)
 
     # -- requests ---------------------------------------------------------------------------------------------
 
@@ -147,43 +160,54 @@ class LLMEngine:
         """Run one decode step for every running sample; returns what each did."""
         plan = self.scheduler.schedule()
         self.sampler.release(plan.left)
-        if not plan.rows:
-            self.runner.kv = self.runner.kv.select([])
+        if not plan.rows:  # every row has left: free their KV
+            for runner in (self.runner, self.speculator and self.speculator.draft):
+                if runner:
+                    runner.apply(plan)
             return []
-        logits = self.runner.run(plan)
-        tokens, logprobs = self.sampler(logits, plan.rows)
+        if self.speculator is not None:
+            tokens, logprobs = self.speculator.step(plan, self.runner, self.sampler, self.context)
+        else:
+            logits = self.runner.run(plan)
+            next_tokens, logprobs = self.sampler(logits, plan.rows)
+            tokens, logprobs = [[t] for t in next_tokens.tolist()], logprobs.unsqueeze(1)
         self.steps += 1
         events = self.postprocess(plan.rows, tokens, logprobs)
         if not self.scheduler.has_work:  # all done: free the rows now rather than at the next step
             self.step()
         return events
 
-    def postprocess(self, rows: list[Sequence], tokens: torch.Tensor, logprobs: torch.Tensor) -> list[SampleEvent]:
-        chosen = logprobs.gather(1, tokens.unsqueeze(1)).squeeze(1).tolist()
-        tokens = tokens.tolist()
+    def postprocess(self, rows: list[Sequence], tokens: list[list[int]], logprobs: torch.Tensor) -> list[SampleEvent]:
+        """Append each row's new tokens (logprobs [rows, positions, vocab] holds the model's distribution at
+        each), and finish the samples that hit EOS, their token limit or a stop string."""
+        width = max(map(len, tokens))
+        index = torch.tensor([t + [t[-1]] * (width - len(t)) for t in tokens], device=logprobs.device)
+        chosen = logprobs[:, :width].gather(2, index.unsqueeze(2)).squeeze(2).tolist()
         want_top = max(s.params.logprobs for s in rows)
-        top = logprobs.topk(want_top, dim=-1) if want_top else None
+        top = logprobs[:, :width].topk(want_top, dim=-1) if want_top else None
         events = []
         for i, seq in enumerate(rows):
-            token = tokens[i]
-            seq.token_ids.append(token)
-            seq.logprob_sum += chosen[i]
-            self.generated_tokens += 1
             params = seq.params
-            detok = self.detokenizers[seq.seq_id]
-            is_eos = token in self.eos and not params.ignore_eos
-            if is_eos:
-                seq.finish_reason = "stop"
-            elif seq.generated >= params.max_tokens or seq.num_tokens >= self.context:
-                seq.finish_reason = "length"
-            delta = detok.add([token], final=seq.finished)
+            new = []
+            for token in tokens[i]:
+                new.append(token)
+                if token in self.eos and not params.ignore_eos:
+                    seq.finish_reason = "stop"
+                elif seq.generated + len(new) >= params.max_tokens or seq.num_tokens + len(new) >= self.context:
+                    seq.finish_reason = "length"
+                if seq.finished:
+                    break
+            seq.token_ids += new
+            seq.logprob_sum += sum(chosen[i][:len(new)])
+            self.generated_tokens += len(new)
             before = len(seq.text)
+            delta = self.detokenizers[seq.seq_id].add(new, final=seq.finished)
             seq.text += delta
-            if params.stop and not is_eos:
-                window = before - max(map(len, params.stop)) + 1
-                found = [j for j in (seq.text.find(s, max(window, 0)) for s in params.stop) if j >= 0]
-                cut = min(found, default=-1)
-                if cut >= 0:  # OpenAI semantics: the stop string ends the text and is not part of it
+            if params.stop and not (seq.finished and new[-1] in self.eos):
+                window = max(before - max(map(len, params.stop)) + 1, 0)
+                found = [j for j in (seq.text.find(s, window) for s in params.stop) if j >= 0]
+                if found:  # OpenAI semantics: the stop string ends the text and is not part of it
+                    cut = min(found)
                     delta = delta[:max(cut - before, 0)]
                     seq.text = seq.text[:cut]
                     seq.finish_reason = "stop"
@@ -191,10 +215,11 @@ class LLMEngine:
                 max(before - len(params.step_delimiter) + 1, 0):]
             top_logprobs = None
             if params.logprobs:
-                values, ids = top.values[i, :params.logprobs].tolist(), top.indices[i, :params.logprobs].tolist()
-                top_logprobs = [dict(zip(ids, values))]
-            events.append(SampleEvent(seq.request.request_id, seq.index, [token], delta, [chosen[i]], top_logprobs,
-                                      step_end, seq.finish_reason, len(seq.request.prompt_ids), seq.generated))
+                top_logprobs = [dict(zip(top.indices[i, j, :params.logprobs].tolist(),
+                                         top.values[i, j, :params.logprobs].tolist())) for j in range(len(new))]
+            events.append(SampleEvent(seq.request.request_id, seq.index, new, delta, chosen[i][:len(new)],
+                                      top_logprobs, step_end, seq.finish_reason, len(seq.request.prompt_ids),
+                                      seq.generated))
             if seq.finished:
                 self.detokenizers.pop(seq.seq_id, None)
         return events

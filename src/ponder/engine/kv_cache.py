@@ -82,6 +82,15 @@ class KV:
             return self
         return KV([k[:, :, start:] for k in self.keys], [v[:, :, start:] for v in self.values], self.mask[:, start:])
 
+    def compacted(self) -> KV:
+        """Every row's real columns moved to the right end, in order, so holes become left padding."""
+        order = torch.sort(self.mask, dim=1, stable=True).indices  # padding (0) first, real columns in order
+        index = order[:, None, :, None]
+        def gather(t):
+            return t.gather(2, index.expand(-1, t.shape[1], -1, t.shape[3]))
+        return KV([gather(k) for k in self.keys], [gather(v) for v in self.values],
+                  self.mask.gather(1, order)).trimmed()
+
     @staticmethod
     def cat(parts: list[KV]) -> KV:
         """Rows of several KVs stacked into one batch, each left-padded to the longest."""

@@ -34,6 +34,11 @@ class ModelRunner:
     @torch.inference_mode()
     def run(self, plan: StepPlan) -> torch.Tensor:
         """Apply `plan` to the KV rows and run one decode step; returns the next-token logits [rows, vocab]."""
+        self.apply(plan)
+        return self.forward(plan.rows, [[s.last_token] for s in plan.rows])[:, -1]
+
+    def apply(self, plan: StepPlan) -> None:
+        """Drop the rows that left, copy forked rows, add the rows of admitted requests."""
         kept = self.kv.select(plan.keep)
         parts = [kept]
         for request, source in plan.joining:
@@ -43,7 +48,31 @@ class ModelRunner:
             else:
                 parts.append(self.prefill(request.prompt_ids[:-1]).repeat(len(request.seqs)))
         self.kv = KV.cat(parts) if len(parts) > 1 else kept
-        return self.decode(plan.rows)
+
+    @torch.inference_mode()
+    def forward(self, rows: list[Sequence], tokens: list[list[int]], offset: int = 0) -> torch.Tensor:
+        """Feed each row the same number of new tokens, the first at its position + `offset`; their KV is
+        appended. Returns logits [rows, tokens, vocab]."""
+        width = len(tokens[0])
+        ids = torch.tensor(tokens, device=self.device)
+        start = torch.tensor([s.num_tokens - 1 + offset for s in rows], device=self.device)
+        positions = start.unsqueeze(1) + torch.arange(width, device=self.device)
+        mask = torch.cat([self.kv.mask, self.kv.mask.new_ones(len(rows), width)], dim=1)
+        cache = self.kv.as_cache()
+        out = self.model(input_ids=ids, position_ids=positions, attention_mask=mask, past_key_values=cache,
+                         use_cache=True)
+        self.kv = KV.from_cache(cache, mask)
+        return out.logits
+
+    def keep_last(self, width: int, counts: list[int]) -> None:
+        """Of the last `width` columns, keep the first counts[i] in row i (speculative decoding: the KV of
+        rejected draft tokens goes)."""
+        if all(c == width for c in counts):
+            return
+        keep = torch.arange(width, device=self.device) < torch.tensor(counts, device=self.device).unsqueeze(1)
+        mask = self.kv.mask.clone()
+        mask[:, -width:] &= keep.long()
+        self.kv = KV(self.kv.keys, self.kv.values, mask).compacted()
 
     def prefill(self, tokens: list[int]) -> KV:
         """The KV of `tokens` (one row, no padding), from the prefix cache as far as it reaches."""
@@ -62,13 +91,3 @@ class ModelRunner:
             self.prompt_tokens_computed += len(tokens) - hit
             self.prefix_cache.insert(tokens, kv)
         return kv
-
-    def decode(self, rows: list[Sequence]) -> torch.Tensor:
-        ids = torch.tensor([[s.last_token] for s in rows], device=self.device)
-        positions = torch.tensor([[s.num_tokens - 1] for s in rows], device=self.device)
-        mask = torch.cat([self.kv.mask, self.kv.mask.new_ones(len(rows), 1)], dim=1)
-        cache = self.kv.as_cache()
-        out = self.model(input_ids=ids, position_ids=positions, attention_mask=mask, past_key_values=cache,
-                         use_cache=True)
-        self.kv = KV.from_cache(cache, mask)
-        return out.logits[:, -1]

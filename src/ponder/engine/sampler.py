@@ -20,7 +20,7 @@ class Sampler:
         for seq in seqs:
             self.generators.pop(seq.seq_id, None)
 
-    def _generator(self, seq: Sequence, device) -> torch.Generator:
+    def generator(self, seq: Sequence, device) -> torch.Generator:
         g = self.generators.get(seq.seq_id)
         if g is None:
             g = self.generators[seq.seq_id] = torch.Generator(device=device)
@@ -41,7 +41,7 @@ class Sampler:
     def sample(self, logits: torch.Tensor, rows: list[Sequence]) -> torch.Tensor:
         probs = self.probs(logits, rows)
         noise = torch.stack([torch.empty(probs.shape[1], device=probs.device).exponential_(
-            generator=self._generator(seq, probs.device)) for seq in rows])
+            generator=self.generator(seq, probs.device)) for seq in rows])
         return (probs / noise).argmax(dim=-1)
 
     @staticmethod

@@ -1,0 +1,129 @@
+"""Speculative decoding: a small draft model proposes k tokens per row, the target checks them in one pass.
+
+Each step the draft samples d_1..d_k from its distributions p_1..p_k (one cheap pass per token, plus one
+more to feed d_k so its KV stays in step), then the target computes q_1..q_{k+1} for all of them at once.
+
+    # q: target prob, p: draft prob. q >= p: always accept; q < p: accept with prob q/p,
+    # else resample from max(q - p, 0) normalised — this keeps the target distribution exactly.
+    # Every draft accepted: one more token from q_{k+1}, free.
+
+Both distributions are the processed ones (temperature, top-k, top-p, min-p), so the output follows exactly
+the distribution that plain sampling with the same parameters draws from; greedy rows accept a draft token
+when it is the target's argmax. The KV columns of rejected tokens are dropped in both models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ponder.engine.prefix_cache import PrefixCache
+from ponder.engine.request import Sequence
+from ponder.engine.runner import ModelRunner
+from ponder.engine.sampler import Sampler
+from ponder.engine.scheduler import StepPlan
+from ponder.errors import InvalidArgumentError
+
+
+@dataclass
+class SpeculationStats:
+    steps: int = 0
+    proposed: int = 0  # draft tokens offered to the target
+    accepted: int = 0  # of which the target kept
+
+    @property
+    def acceptance_rate(self) -> float:
+        return self.accepted / self.proposed if self.proposed else 0.0
+
+
+class Speculator:
+    """Args:
+        draft: the draft causal LM (same vocabulary as the target), on the target's device.
+        num_tokens: k, the tokens proposed per step.
+        prefix_cache_bytes: memory for the draft's own prefix cache.
+    """
+
+    def __init__(self, draft, target, num_tokens: int = 4, prefix_cache_bytes: int = 64 << 20):
+        if num_tokens < 1:
+            raise InvalidArgumentError(f"num_speculative_tokens={num_tokens} must be >= 1")
+        draft_vocab, target_vocab = draft.get_output_embeddings().weight.shape[0], target.get_output_embeddings().weight.shape[0]
+        if draft_vocab != target_vocab:
+            raise InvalidArgumentError(f"the draft's vocabulary ({draft_vocab}) differs from the target's ({target_vocab})")
+        self.draft = ModelRunner(draft, PrefixCache(prefix_cache_bytes))
+        self.k = num_tokens
+        self.stats = SpeculationStats()
+
+    def step(self, plan: StepPlan, target: ModelRunner, sampler: Sampler, context: int
+             ) -> tuple[list[list[int]], torch.Tensor]:
+        """One speculative step over every row: returns each row's new tokens (1 to k+1) and the target's
+        logprobs [rows, k+1, vocab] at their positions."""
+        target.apply(plan)
+        self.draft.apply(plan)
+        rows = plan.rows
+        # no proposal past the context, nor past what any row may still generate
+        k = min(self.k, min(context - s.num_tokens - 1 for s in rows),
+                max(s.params.max_tokens - s.generated for s in rows) - 1)
+        k = max(k, 0)
+        current = [s.last_token for s in rows]
+        drafts: list[list[int]] = [[] for _ in rows]
+        draft_probs = []
+        for j in range(k + 1):
+            logits = self.draft.forward(rows, [[t] for t in current], offset=j)[:, -1]
+            if j == k:  # d_k fed only so that the draft's KV covers it
+                break
+            probs = processed(logits, rows)
+            current = [draw(probs[i], seq, sampler) for i, seq in enumerate(rows)]
+            for i, token in enumerate(current):
+                drafts[i].append(token)
+            draft_probs.append(probs)
+        logits = target.forward(rows, [[s.last_token] + d for s, d in zip(rows, drafts)])  # [rows, k+1, vocab]
+        q = torch.stack([processed(logits[:, j], rows) for j in range(k + 1)], dim=1)
+        p = torch.stack(draft_probs, dim=1) if draft_probs else None
+        out = [self.accept(seq, drafts[i], None if p is None else p[i], q[i], sampler) for i, seq in enumerate(rows)]
+        accepted = [len(tokens) - 1 for tokens in out]
+        target.keep_last(k + 1, [a + 1 for a in accepted])
+        self.draft.keep_last(k + 1, [a + 1 for a in accepted])
+        self.stats.steps += 1
+        self.stats.proposed += k * len(rows)
+        self.stats.accepted += sum(accepted)
+        return out, torch.log_softmax(logits.float(), dim=-1)
+
+    @staticmethod
+    def accept(seq: Sequence, drafts: list[int], p: torch.Tensor | None, q: torch.Tensor, sampler: Sampler
+               ) -> list[int]:
+        """The tokens row `seq` keeps: the accepted drafts, then one from the residual (or the bonus one)."""
+        g = sampler.generator(seq, q.device)
+        for j, token in enumerate(drafts):
+            qj, pj = q[j, token].item(), p[j, token].item()
+            if seq.params.greedy:
+                ok = qj == 1.0
+            else:
+                ok = torch.rand((), generator=g, device=q.device).item() * pj < qj
+            if not ok:
+                residual = (q[j] - p[j]).clamp(min=0)
+                if residual.sum() <= 0:
+                    residual = q[j]
+                return drafts[:j] + [draw(residual / residual.sum(), seq, sampler)]
+        return drafts + [draw(q[len(drafts)], seq, sampler)]
+
+
+def processed(logits: torch.Tensor, rows: list[Sequence]) -> torch.Tensor:
+    """The distribution each row draws from: one-hot on the argmax for greedy rows."""
+    logits = logits.float()
+    probs = torch.zeros_like(logits)
+    greedy = [i for i, s in enumerate(rows) if s.params.greedy]
+    sampled = [i for i, s in enumerate(rows) if not s.params.greedy]
+    if greedy:
+        probs[greedy] = torch.nn.functional.one_hot(logits[greedy].argmax(-1), logits.shape[-1]).float()
+    if sampled:
+        probs[sampled] = Sampler.probs(logits[sampled], [rows[i] for i in sampled])
+    return probs
+
+
+def draw(probs: torch.Tensor, seq: Sequence, sampler: Sampler) -> int:
+    """One token from `probs` with the row's own noise (the argmax, for a greedy row)."""
+    if seq.params.greedy:
+        return int(probs.argmax())
+    noise = torch.empty_like(probs).exponential_(generator=sampler.generator(seq, probs.device))
+    return int((probs / noise).argmax())
