@@ -1,4 +1,4 @@
-"""ponder's command line: solve, eval, train, demo. See DESIGN.md for the stable contract.
+"""ponder's command line: solve, eval, train, bench, demo. See DESIGN.md for the stable contract.
 
 Bad arguments and bad input exit 2 with one line on stderr and no traceback.
 """
@@ -135,6 +135,55 @@ def train(
                       threads=threads, save_every=save_every, init_from=init_from, slip_rate=slip_rate, device=device)
     summary = run_train(cfg, progress=sys.stderr.isatty())
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
+
+
+BENCHMARKS = ("engine",)
+
+
+@app.command()
+def bench(
+    name: str = typer.Argument(..., help="engine: ponder's engine against transformers' generate."),
+    model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
+    draft: str = typer.Option("ponder-arith-draft", help="The draft model of the speculative-decoding case."),
+    device: str = typer.Option("cpu", help=DEVICE_HELP),
+    threads: Optional[int] = typer.Option(None, help="torch CPU threads per side (default: all cores)."),
+    case: Optional[list[str]] = typer.Option(None, help="Run only these cases (repeatable): short, long, "
+                                             "concurrent, speculative-greedy, speculative-sampled."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON object."),
+):
+    """Measure speed and memory side by side with a peer, in one run; ratios are ponder over the peer.
+
+    Example: ponder bench engine --json
+    """
+    if name not in BENCHMARKS:
+        raise InvalidArgumentError(f"unknown benchmark {name!r}; choose from {list(BENCHMARKS)}")
+    from ponder.bench import engine as bench_engine
+
+    unknown = sorted(set(case or []) - set(bench_engine.CASES))
+    if unknown:
+        raise InvalidArgumentError(f"unknown case {unknown[0]!r}; choose from {list(bench_engine.CASES)}")
+    say = (lambda text: print(f"ponder bench: {text}", file=sys.stderr, flush=True)) if not as_json else None
+    results = bench_engine.run(model, draft, device, threads, case, progress=say)
+    if as_json:
+        print(json.dumps(results))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"ponder bench engine: {model} on {device}")
+    table.caption = "tok/s: generated tokens per second; peak: resident memory of each side's own process"
+    for column in ["case", "ponder tok/s", "peer", "peer tok/s", "speed-up", "ponder peak MB", "peer peak MB",
+                   "ponder GFLOP/s"]:
+        table.add_column(column, justify="left" if column in ("case", "peer") else "right", no_wrap=True)
+    for case_name, figures in results["cases"].items():
+        peer = bench_engine.CASES[case_name][0]
+        table.add_row(case_name, f"{figures['ponder']['tokens_per_s']:,.0f}", peer,
+                      f"{figures[peer]['tokens_per_s']:,.0f}", f"{figures['speedup']:.2f}x",
+                      f"{figures['ponder']['peak_memory_mb']:,.0f}", f"{figures[peer]['peak_memory_mb']:,.0f}",
+                      f"{figures['ponder']['gflops']:.1f}")
+    Console().print(table)
+    if "acceptance_rate" in results:
+        print(f"speculative decoding: acceptance rate {results['acceptance_rate']:.1%}")
 
 
 @app.command()

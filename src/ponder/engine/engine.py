@@ -251,7 +251,7 @@ class LLMEngine:
         start = len(prompt_ids) - 1
         positions = torch.arange(start, start + len(tokens), device=self.runner.device).unsqueeze(0)
         out = self.model(input_ids=torch.tensor([tokens], device=self.runner.device), position_ids=positions,
-                         past_key_values=kv.as_cache(), use_cache=True,
+                         past_key_values=kv.as_cache(len(tokens)), use_cache=True,
                          attention_mask=torch.ones(1, start + len(tokens), dtype=torch.long,
                                                    device=self.runner.device))
         logprobs = torch.log_softmax(out.logits[0].float(), dim=-1)

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
+
+HEADROOM = 64  # spare columns allocated past the current length, so most steps append without a copy
 
 
 @dataclass
@@ -22,6 +25,8 @@ class KV:
     keys: list[torch.Tensor]
     values: list[torch.Tensor]
     mask: torch.Tensor
+    # buffers with spare columns whose first `length` columns are `keys`/`values` (set after a forward pass)
+    buffers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     @property
     def rows(self) -> int:
@@ -103,10 +108,47 @@ class KV:
         return KV([torch.cat([p.keys[i] for p in parts]) for i in layers],
                   [torch.cat([p.values[i] for p in parts]) for i in layers], torch.cat([p.mask for p in parts]))
 
-    def as_cache(self) -> DynamicCache:
-        """A transformers cache over these tensors, for one forward pass (which appends to it)."""
-        return DynamicCache(ddp_cache_data=list(zip(self.keys, self.values)))
+    def as_cache(self, width: int) -> DynamicCache:
+        """A transformers cache over these tensors for one forward pass that appends `width` columns: written
+        in place into spare columns (allocated with headroom when there are too few), not concatenated."""
+        need = self.length + width
+        buffers = self.buffers
+        if buffers is None or buffers[0][0].shape[2] < need or buffers[0][0].shape[0] != self.rows:
+            buffers = []
+            for k, v in zip(self.keys, self.values):
+                kb = k.new_empty(k.shape[0], k.shape[1], need + HEADROOM, k.shape[3])
+                vb = v.new_empty(kb.shape)
+                kb[:, :, :self.length] = k
+                vb[:, :, :self.length] = v
+                buffers.append((kb, vb))
+        cache = DynamicCache()
+        cache.layers = [_InPlaceLayer(kb, vb, self.length) for kb, vb in buffers]
+        return cache
 
     @classmethod
     def from_cache(cls, cache: DynamicCache, mask: torch.Tensor) -> KV:
-        return cls([layer.keys for layer in cache.layers], [layer.values for layer in cache.layers], mask)
+        return cls([layer.keys for layer in cache.layers], [layer.values for layer in cache.layers], mask,
+                   [(layer.key_buffer, layer.value_buffer) for layer in cache.layers])
+
+
+class _InPlaceLayer(DynamicLayer):
+    """A DynamicLayer that writes new columns into preallocated buffers instead of concatenating (which
+    copies the whole cache at every step: most of the decode time of a small model, measured)."""
+
+    def __init__(self, key_buffer: torch.Tensor, value_buffer: torch.Tensor, length: int):
+        super().__init__()
+        self.key_buffer, self.value_buffer, self.length = key_buffer, value_buffer, length
+        self.dtype, self.device = key_buffer.dtype, key_buffer.device
+        self.keys, self.values = key_buffer[:, :, :length], value_buffer[:, :, :length]
+        self.is_initialized = True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        end = self.length + key_states.shape[2]
+        self.key_buffer[:, :, self.length:end] = key_states
+        self.value_buffer[:, :, self.length:end] = value_states
+        self.length = end
+        self.keys, self.values = self.key_buffer[:, :, :end], self.value_buffer[:, :, :end]
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length

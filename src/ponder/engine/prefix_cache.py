@@ -68,6 +68,7 @@ class PrefixCache:
                 return
             if key[:len(other)] == other:  # the new entry covers this shorter one
                 self._drop(other)
+        kv = KV([k.clone() for k in kv.keys], [v.clone() for v in kv.values], kv.mask.clone())  # its own memory
         self.entries[key] = kv
         self.nbytes += kv.nbytes
         while self.nbytes > self.max_bytes:

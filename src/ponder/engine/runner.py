@@ -58,7 +58,7 @@ class ModelRunner:
         start = torch.tensor([s.num_tokens - 1 + offset for s in rows], device=self.device)
         positions = start.unsqueeze(1) + torch.arange(width, device=self.device)
         mask = torch.cat([self.kv.mask, self.kv.mask.new_ones(len(rows), width)], dim=1)
-        cache = self.kv.as_cache()
+        cache = self.kv.as_cache(width)
         out = self.model(input_ids=ids, position_ids=positions, attention_mask=mask, past_key_values=cache,
                          use_cache=True)
         self.kv = KV.from_cache(cache, mask)
@@ -83,7 +83,7 @@ class ModelRunner:
             kv = kv or self.empty(1)
             ids = torch.tensor([tokens[hit:]], device=self.device)
             positions = torch.arange(hit, len(tokens), device=self.device).unsqueeze(0)
-            cache = kv.as_cache()
+            cache = kv.as_cache(len(tokens) - hit)
             self.model(input_ids=ids, position_ids=positions, past_key_values=cache, use_cache=True,
                        attention_mask=torch.ones(1, len(tokens), dtype=torch.long, device=self.device),
                        logits_to_keep=1)
