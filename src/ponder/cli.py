@@ -171,16 +171,15 @@ def bench(
     from rich.table import Table
 
     table = Table(title=f"ponder bench engine: {model} on {device}")
-    table.caption = "tok/s: generated tokens per second; peak: resident memory of each side's own process"
-    for column in ["case", "ponder tok/s", "peer", "peer tok/s", "speed-up", "ponder peak MB", "peer peak MB",
-                   "ponder GFLOP/s"]:
-        table.add_column(column, justify="left" if column in ("case", "peer") else "right", no_wrap=True)
+    table.caption = ("tok/s: generated tokens per second; peer: transformers generate, or for speculative cases "
+                     "the engine without its draft; MB: peak memory of each side's own process")
+    for column in ["case", "ponder tok/s", "peer tok/s", "ratio", "ponder MB", "peer MB", "GFLOP/s"]:
+        table.add_column(column, justify="left" if column == "case" else "right", no_wrap=True)
     for case_name, figures in results["cases"].items():
         peer = bench_engine.CASES[case_name][0]
-        table.add_row(case_name, f"{figures['ponder']['tokens_per_s']:,.0f}", peer,
-                      f"{figures[peer]['tokens_per_s']:,.0f}", f"{figures['speedup']:.2f}x",
-                      f"{figures['ponder']['peak_memory_mb']:,.0f}", f"{figures[peer]['peak_memory_mb']:,.0f}",
-                      f"{figures['ponder']['gflops']:.1f}")
+        table.add_row(case_name, f"{figures['ponder']['tokens_per_s']:,.0f}", f"{figures[peer]['tokens_per_s']:,.0f}",
+                      f"{figures['speedup']:.2f}x", f"{figures['ponder']['peak_memory_mb']:,.0f}",
+                      f"{figures[peer]['peak_memory_mb']:,.0f}", f"{figures['ponder']['gflops']:.1f}")
     Console().print(table)
     if "acceptance_rate" in results:
         print(f"speculative decoding: acceptance rate {results['acceptance_rate']:.1%}")

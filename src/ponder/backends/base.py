@@ -10,34 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from ponder.errors import InvalidArgumentError
+from ponder.engine.sampling_params import SamplingParams
+
+__all__ = ["FinishReason", "Generation", "Generator", "Prompt", "Sample", "SamplingParams", "TokenUsage"]
 
 Prompt = str | list[dict]
 FinishReason = Literal["stop", "length"]
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """How to sample. temperature 0 means greedy; top_k 0 and top_p 1 mean no truncation."""
-
-    n: int = 1
-    temperature: float = 0.7
-    top_p: float = 1.0
-    top_k: int = 0
-    max_tokens: int = 256
-    stop: tuple[str, ...] = ()
-
-    def __post_init__(self):
-        if self.n < 1:
-            raise InvalidArgumentError(f"n={self.n} must be >= 1")
-        if self.max_tokens < 1:
-            raise InvalidArgumentError(f"max_tokens={self.max_tokens} must be >= 1")
-        if self.temperature < 0:
-            raise InvalidArgumentError(f"temperature={self.temperature} must be >= 0")
-        if not 0 < self.top_p <= 1:
-            raise InvalidArgumentError(f"top_p={self.top_p} must be in (0, 1]")
-        if self.top_k < 0:
-            raise InvalidArgumentError(f"top_k={self.top_k} must be >= 0")
 
 
 @dataclass

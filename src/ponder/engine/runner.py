@@ -50,29 +50,32 @@ class ModelRunner:
         self.kv = KV.cat(parts) if len(parts) > 1 else kept
 
     @torch.inference_mode()
-    def forward(self, rows: list[Sequence], tokens: list[list[int]], offset: int = 0) -> torch.Tensor:
-        """Feed each row the same number of new tokens, the first at its position + `offset`; their KV is
-        appended. Returns logits [rows, tokens, vocab]."""
+    def forward(self, rows: list[Sequence], tokens: list[list[int]], offset: int = 0,
+                dummies: list[int] | None = None) -> torch.Tensor:
+        """Feed each row the same number of new tokens, the last at its position + `offset`; their KV is
+        appended. A row's first dummies[i] tokens are placeholders: masked, and dropped at the next
+        `keep`. Returns logits [rows, tokens, vocab]."""
         width = len(tokens[0])
         ids = torch.tensor(tokens, device=self.device)
-        start = torch.tensor([s.num_tokens - 1 + offset for s in rows], device=self.device)
-        positions = start.unsqueeze(1) + torch.arange(width, device=self.device)
-        mask = torch.cat([self.kv.mask, self.kv.mask.new_ones(len(rows), width)], dim=1)
+        end = torch.tensor([s.num_tokens - 1 + offset for s in rows], device=self.device)
+        positions = end.unsqueeze(1) - torch.arange(width - 1, -1, -1, device=self.device)
+        new = self.kv.mask.new_ones(len(rows), width)
+        if dummies:
+            new &= (torch.arange(width, device=self.device) >= torch.tensor(dummies, device=self.device)[:, None]).long()
+        mask = torch.cat([self.kv.mask, new], dim=1)
         cache = self.kv.as_cache(width)
-        out = self.model(input_ids=ids, position_ids=positions, attention_mask=mask, past_key_values=cache,
-                         use_cache=True)
+        out = self.model(input_ids=ids, position_ids=positions.clamp(min=0), attention_mask=mask,
+                         past_key_values=cache, use_cache=True)
         self.kv = KV.from_cache(cache, mask)
         return out.logits
 
-    def keep_last(self, width: int, counts: list[int]) -> None:
-        """Of the last `width` columns, keep the first counts[i] in row i (speculative decoding: the KV of
-        rejected draft tokens goes)."""
-        if all(c == width for c in counts):
-            return
-        keep = torch.arange(width, device=self.device) < torch.tensor(counts, device=self.device).unsqueeze(1)
+    def keep(self, keep: torch.Tensor) -> None:
+        """Keep only the last columns that `keep` [rows, width] marks (speculative decoding: the KV of
+        rejected draft tokens, and of placeholders, goes); holes become left padding."""
         mask = self.kv.mask.clone()
-        mask[:, -width:] &= keep.long()
-        self.kv = KV(self.kv.keys, self.kv.values, mask).compacted()
+        mask[:, -keep.shape[1]:] &= keep.long()
+        if not torch.equal(mask, self.kv.mask):
+            self.kv = KV(self.kv.keys, self.kv.values, mask).compacted()
 
     def prefill(self, tokens: list[int]) -> KV:
         """The KV of `tokens` (one row, no padding), from the prefix cache as far as it reaches."""

@@ -1,7 +1,8 @@
 """Speculative decoding: a small draft model proposes k tokens per row, the target checks them in one pass.
 
-Each step the draft samples d_1..d_k from its distributions p_1..p_k (one cheap pass per token, plus one
-more to feed d_k so its KV stays in step), then the target computes q_1..q_{k+1} for all of them at once.
+Each step the draft samples d_1..d_k from its distributions p_1..p_k (one cheap pass per token; d_k, when
+accepted, is fed at the start of the next step), then the target computes q_1..q_{k+1} for all of them at
+once.
 
     # q: target prob, p: draft prob. q >= p: always accept; q < p: accept with prob q/p,
     # else resample from max(q - p, 0) normalised — this keeps the target distribution exactly.
@@ -52,6 +53,7 @@ class Speculator:
             raise InvalidArgumentError(f"the draft's vocabulary ({draft_vocab}) differs from the target's ({target_vocab})")
         self.draft = ModelRunner(draft, PrefixCache(prefix_cache_bytes))
         self.k = num_tokens
+        self.lag: dict[int, int] = {}  # seq_id -> its last tokens that the draft's KV does not hold yet
         self.stats = SpeculationStats()
 
     def step(self, plan: StepPlan, target: ModelRunner, sampler: Sampler, context: int
@@ -60,33 +62,47 @@ class Speculator:
         logprobs [rows, k+1, vocab] at their positions."""
         target.apply(plan)
         self.draft.apply(plan)
+        for seq in plan.left:
+            self.lag.pop(seq.seq_id, None)
+        for request, source in plan.joining:
+            for seq in request.seqs:  # a fork's draft KV is a copy of its source's
+                self.lag[seq.seq_id] = self.lag.get(request.fork_of.seq_id, 1) if request.fork_of else 1
         rows = plan.rows
         # no proposal past the context, nor past what any row may still generate
-        k = min(self.k, min(context - s.num_tokens - 1 for s in rows),
-                max(s.params.max_tokens - s.generated for s in rows) - 1)
-        k = max(k, 0)
-        current = [s.last_token for s in rows]
+        k = max(0, min(self.k, min(context - s.num_tokens - 1 for s in rows),
+                       max(s.params.max_tokens - s.generated for s in rows) - 1))
         drafts: list[list[int]] = [[] for _ in rows]
         draft_probs = []
-        for j in range(k + 1):
-            logits = self.draft.forward(rows, [[t] for t in current], offset=j)[:, -1]
-            if j == k:  # d_k fed only so that the draft's KV covers it
-                break
-            probs = processed(logits, rows)
-            current = [draw(probs[i], seq, sampler) for i, seq in enumerate(rows)]
-            for i, token in enumerate(current):
-                drafts[i].append(token)
-            draft_probs.append(probs)
-        logits = target.forward(rows, [[s.last_token] + d for s, d in zip(rows, drafts)])  # [rows, k+1, vocab]
+        if k:
+            # the draft first catches up on the tokens it has not seen (the last one, or after a step whose
+            # every draft was accepted, the last two), right-aligned behind placeholders
+            lags = [self.lag[s.seq_id] for s in rows]
+            width = max(lags)
+            feed = [[0] * (width - lag) + s.all_token_ids[-lag:] for s, lag in zip(rows, lags)]
+            logits = self.draft.forward(rows, feed, dummies=[width - lag for lag in lags])[:, -1]
+            for j in range(k):
+                if j:
+                    logits = self.draft.forward(rows, [[d[-1]] for d in drafts], offset=j)[:, -1]
+                probs = processed(logits, rows)
+                for i, seq in enumerate(rows):
+                    drafts[i].append(draw(probs[i], seq, sampler))
+                draft_probs.append(probs)
+        logits = target.forward(rows, [[s.last_token] + d for s, d in zip(rows, drafts)], offset=k)
         q = torch.stack([processed(logits[:, j], rows) for j in range(k + 1)], dim=1)
         p = torch.stack(draft_probs, dim=1) if draft_probs else None
         out = [self.accept(seq, drafts[i], None if p is None else p[i], q[i], sampler) for i, seq in enumerate(rows)]
-        accepted = [len(tokens) - 1 for tokens in out]
-        target.keep_last(k + 1, [a + 1 for a in accepted])
-        self.draft.keep_last(k + 1, [a + 1 for a in accepted])
+        accepted = torch.tensor([len(tokens) - 1 for tokens in out], device=logits.device)
+        target.keep(torch.arange(k + 1, device=logits.device) <= accepted[:, None])
+        if k:
+            # draft columns this step: the catch-up ones (placeholders masked already), then d_1..d_{k-1}
+            self.draft.keep(torch.cat([torch.ones(len(rows), width, dtype=torch.bool, device=logits.device),
+                                       torch.arange(1, k, device=logits.device) <= accepted[:, None]], dim=1))
+        for seq, a in zip(rows, accepted.tolist()):
+            # unseen by the draft now: the new token, and d_k too when every draft was accepted
+            self.lag[seq.seq_id] = (2 if a == k else 1) if k else self.lag[seq.seq_id] + 1
         self.stats.steps += 1
         self.stats.proposed += k * len(rows)
-        self.stats.accepted += sum(accepted)
+        self.stats.accepted += int(accepted.sum())
         return out, torch.log_softmax(logits.float(), dim=-1)
 
     @staticmethod
