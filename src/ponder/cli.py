@@ -25,6 +25,19 @@ app = typer.Typer(
 
 MODEL_HELP = "A shipped model (ponder-arith, ponder-arith-draft) or a Hugging Face model folder."
 DEVICE_HELP = "torch device to run the model on: cpu, cuda, cuda:1..."
+BACKEND_HELP = "local: ponder's engine; transformers: batched `generate` (the reference it is checked against)."
+
+
+def _generator(backend: str, model: str, seed: int, device: str):
+    if backend == "local":
+        from ponder.backends.local import LocalGenerator
+
+        return LocalGenerator(model, seed=seed, device=device)
+    if backend == "transformers":
+        from ponder.backends.transformers import TransformersGenerator
+
+        return TransformersGenerator(model, seed=seed, device=device)
+    raise InvalidArgumentError(f"unknown backend {backend!r}; choose from ['local', 'transformers']")
 
 
 def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int):
@@ -46,6 +59,7 @@ def solve(
     temperature: float = typer.Option(0.7, help="Sampling temperature; 0 is greedy."),
     max_tokens: int = typer.Option(256, help="The most tokens per sample."),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
+    backend: str = typer.Option("local", help=BACKEND_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the whole Result as one JSON object."),
 ):
     """Answer one question.
@@ -53,14 +67,13 @@ def solve(
     Example: ponder solve "Mia has 23 pens. She buys 15 more. How many pens does she have now?" --strategy vote
     --budget 16
     """
-    from ponder.backends.transformers import TransformersGenerator
     from ponder.strategies import STRATEGIES
     from ponder.tasks import arith
 
     config = _strategy_config(strategy, budget, temperature, max_tokens)
     if not question.strip():
         raise InvalidArgumentError("the question is empty")
-    generator = TransformersGenerator(model, seed=seed, device=device)
+    generator = _generator(backend, model, seed, device)
     problem = arith.Problem(id="question", question=question, solution="", answer=None, level=0)
     result = asyncio.run(STRATEGIES[strategy](problem, generator, config))
     if as_json:
@@ -87,6 +100,7 @@ def evaluate(
     max_tokens: int = typer.Option(256, help="The most tokens per sample."),
     out: Optional[str] = typer.Option(None, help="Folder for results.jsonl (one record per problem) and summary.json."),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
+    backend: str = typer.Option("local", help=BACKEND_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ):
     """Run a strategy over a benchmark: accuracy (overall and per level), tokens and time.
@@ -94,16 +108,15 @@ def evaluate(
     Example: ponder eval --task arith --seed 1 --limit 500 --strategy vote --budget 16 --json
     """
     from ponder import tasks
-    from ponder.backends.transformers import TransformersGenerator
     from ponder.eval.runner import evaluate as run_eval
 
     config = _strategy_config(strategy, budget, temperature, max_tokens)
     if data is not None and task == "arith":
         raise InvalidArgumentError("task 'arith' is generated from --seed and takes no --data")
     problems = tasks.load(task, seed, limit)
-    generator = TransformersGenerator(model, seed=seed, device=device)
+    generator = _generator(backend, model, seed, device)
     summary = run_eval(task, problems, strategy, generator, config, out=out, progress=sys.stderr.isatty(),
-                       model=model, seed=seed)
+                       model=model, seed=seed, backend=backend)
     if as_json:
         print(json.dumps(summary))
     else:
@@ -194,11 +207,10 @@ def demo(
 ):
     """The main job in one screen: one sample against a majority vote of many, on held-out arith problems."""
     from ponder import tasks
-    from ponder.backends.transformers import TransformersGenerator
     from ponder.eval.runner import evaluate as run_eval
 
     problems = tasks.load("arith", seed, limit)
-    generator = TransformersGenerator(model, seed=seed)
+    generator = _generator("local", model, seed, "cpu")
     summaries = [
         run_eval("arith", problems, strategy, generator, _strategy_config(strategy, b, 0.7, 256), model=model)
         for strategy, b in (("single", 1), ("vote", budget))

@@ -47,7 +47,7 @@ class Generation:
 
 
 class Generator(Protocol):
-    """A model that samples. Implementations: TransformersGenerator (batched `generate`); more to come."""
+    """A model that samples. Implementations: LocalGenerator (ponder's engine), TransformersGenerator (batched `generate`)."""
 
     name: str
     usage: TokenUsage  # everything spent since construction

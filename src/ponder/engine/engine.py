@@ -160,10 +160,12 @@ class LLMEngine:
         """Run one decode step for every running sample; returns what each did."""
         plan = self.scheduler.schedule()
         self.sampler.release(plan.left)
+        if self.speculator is not None:
+            self.speculator.release(plan.left)
         if not plan.rows:  # every row has left: free their KV
-            for runner in (self.runner, self.speculator and self.speculator.draft):
-                if runner:
-                    runner.apply(plan)
+            self.runner.apply(plan)
+            if self.speculator is not None:
+                self.speculator.draft.apply(plan)
             return []
         if self.speculator is not None:
             tokens, logprobs = self.speculator.step(plan, self.runner, self.sampler, self.context)

@@ -48,34 +48,46 @@ class KV:
     def select(self, indices: list[int]) -> KV:
         if indices == list(range(self.rows)):
             return self
-        index = torch.tensor(indices, dtype=torch.long, device=self.mask.device)
-        return KV([k[index] for k in self.keys], [v[index] for v in self.values], self.mask[index]).trimmed()
+        return KV.assemble([(self, indices, 1)])
 
-    def repeat(self, n: int) -> KV:
-        if n == 1:
-            return self
-        return KV([k.repeat_interleave(n, 0) for k in self.keys], [v.repeat_interleave(n, 0) for v in self.values],
-                  self.mask.repeat_interleave(n, 0))
-
-    def row(self, i: int) -> KV:
-        """Row i alone, without its left padding; a copy (a view would keep the whole batch alive)."""
-        start = int(self.length - self.mask[i].sum())
-        return KV([k[i:i + 1, :, start:].clone() for k in self.keys], [v[i:i + 1, :, start:].clone() for v in self.values],
-                  self.mask[i:i + 1, start:].clone())
+    @staticmethod
+    def assemble(parts: list[tuple[KV | None, list[int] | int, int]]) -> KV:
+        """A new batch, written in one copy. Each part (kv, rows, n) adds rows `rows` of `kv`, or, when kv is
+        None, row `rows` of the batch built so far (a fork); a part of one row may repeat it n times. Rows are
+        left-padded to the longest real extent, and the buffers get spare columns for the next steps."""
+        template = next(kv for kv, _, _ in parts if kv is not None)
+        extents = []  # each part's columns from its first real one
+        for kv, rows, _ in parts:
+            real = kv.mask[rows].any(0).nonzero() if kv is not None and rows else []
+            extents.append(kv.length - int(real[0]) if len(real) else 0)
+        length = max(extents, default=0)
+        total = sum((len(rows) if kv is not None else 1) * n for kv, rows, n in parts)
+        keys = [k.new_zeros(total, k.shape[1], length + HEADROOM, k.shape[3]) for k in template.keys]
+        values = [v.new_zeros(total, v.shape[1], length + HEADROOM, v.shape[3]) for v in template.values]
+        mask = template.mask.new_zeros(total, length)
+        r = 0
+        for (kv, rows, n), extent in zip(parts, extents):
+            if kv is None:  # copies of a row already written
+                for t in keys + values:
+                    t[r:r + n] = t[rows:rows + 1]
+                mask[r:r + n] = mask[rows]
+                r += n
+                continue
+            if n > 1 and len(rows) != 1:
+                raise ValueError("only a part of one row can be repeated")
+            columns = slice(length - extent, length)
+            for start, count in _runs(rows):  # consecutive rows copy as one slice, with no temporary
+                src, dst = slice(start, start + count), slice(r, r + count * n)
+                for t, u in zip(keys + values, kv.keys + kv.values):
+                    t[dst, :, columns] = u[src, :, kv.length - extent:]  # broadcast over n copies of one row
+                mask[dst, columns] = kv.mask[src, kv.length - extent:]
+                r += count * n
+        return KV([k[:, :, :length] for k in keys], [v[:, :, :length] for v in values], mask,
+                  list(zip(keys, values)))
 
     def prefix(self, length: int) -> KV:
         """The first `length` columns (of a single unpadded row: a prompt prefix)."""
         return KV([k[:, :, :length] for k in self.keys], [v[:, :, :length] for v in self.values], self.mask[:, :length])
-
-    def padded(self, length: int) -> KV:
-        """Left-padded to `length` columns."""
-        pad = length - self.length
-        if pad <= 0:
-            return self
-        def grow(t):
-            return torch.cat([t.new_zeros(t.shape[0], t.shape[1], pad, t.shape[3]), t], dim=2)
-        return KV([grow(k) for k in self.keys], [grow(v) for v in self.values],
-                  torch.cat([self.mask.new_zeros(self.rows, pad), self.mask], dim=1))
 
     def trimmed(self) -> KV:
         """Without the leading columns that are padding in every row (left by rows that have gone)."""
@@ -95,18 +107,6 @@ class KV:
             return t.gather(2, index.expand(-1, t.shape[1], -1, t.shape[3]))
         return KV([gather(k) for k in self.keys], [gather(v) for v in self.values],
                   self.mask.gather(1, order)).trimmed()
-
-    @staticmethod
-    def cat(parts: list[KV]) -> KV:
-        """Rows of several KVs stacked into one batch, each left-padded to the longest."""
-        parts = [p for p in parts if p.rows]
-        if len(parts) == 1:
-            return parts[0]
-        length = max(p.length for p in parts)
-        parts = [p.padded(length) for p in parts]
-        layers = range(len(parts[0].keys))
-        return KV([torch.cat([p.keys[i] for p in parts]) for i in layers],
-                  [torch.cat([p.values[i] for p in parts]) for i in layers], torch.cat([p.mask for p in parts]))
 
     def as_cache(self, width: int) -> DynamicCache:
         """A transformers cache over these tensors for one forward pass that appends `width` columns: written
@@ -152,3 +152,14 @@ class _InPlaceLayer(DynamicLayer):
 
     def get_seq_length(self) -> int:
         return self.length
+
+
+def _runs(rows: list[int]) -> list[tuple[int, int]]:
+    """Consecutive indices grouped: [3, 4, 5, 9] -> [(3, 3), (9, 1)]."""
+    runs: list[tuple[int, int]] = []
+    for i in rows:
+        if runs and runs[-1][0] + runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((i, 1))
+    return runs

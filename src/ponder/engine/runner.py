@@ -38,16 +38,18 @@ class ModelRunner:
         return self.forward(plan.rows, [[s.last_token] for s in plan.rows])[:, -1]
 
     def apply(self, plan: StepPlan) -> None:
-        """Drop the rows that left, copy forked rows, add the rows of admitted requests."""
-        kept = self.kv.select(plan.keep)
-        parts = [kept]
+        """Drop the rows that left, copy forked rows, add the rows of admitted requests: one copy of the
+        batch when its rows change, none when they do not."""
+        if not plan.joining:
+            self.kv = self.kv.select(plan.keep)
+            return
+        parts = [(self.kv, plan.keep, 1)]
         for request, source in plan.joining:
             if source is not None:  # a fork: copies of a running row (a kept row, or one that joined before)
-                rows = KV.cat(parts)
-                parts = [rows, rows.row(source).repeat(len(request.seqs))]
+                parts.append((None, source, len(request.seqs)))
             else:
-                parts.append(self.prefill(request.prompt_ids[:-1]).repeat(len(request.seqs)))
-        self.kv = KV.cat(parts) if len(parts) > 1 else kept
+                parts.append((self.prefill(request.prompt_ids[:-1]), [0], len(request.seqs)))
+        self.kv = KV.assemble(parts)
 
     @torch.inference_mode()
     def forward(self, rows: list[Sequence], tokens: list[list[int]], offset: int = 0,

@@ -56,14 +56,16 @@ class Speculator:
         self.lag: dict[int, int] = {}  # seq_id -> its last tokens that the draft's KV does not hold yet
         self.stats = SpeculationStats()
 
+    def release(self, seqs: list[Sequence]) -> None:
+        for seq in seqs:
+            self.lag.pop(seq.seq_id, None)
+
     def step(self, plan: StepPlan, target: ModelRunner, sampler: Sampler, context: int
              ) -> tuple[list[list[int]], torch.Tensor]:
         """One speculative step over every row: returns each row's new tokens (1 to k+1) and the target's
         logprobs [rows, k+1, vocab] at their positions."""
         target.apply(plan)
         self.draft.apply(plan)
-        for seq in plan.left:
-            self.lag.pop(seq.seq_id, None)
         for request, source in plan.joining:
             for seq in request.seqs:  # a fork's draft KV is a copy of its source's
                 self.lag[seq.seq_id] = self.lag.get(request.fork_of.seq_id, 1) if request.fork_of else 1
