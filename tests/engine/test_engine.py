@@ -191,3 +191,38 @@ def test_a_model_that_is_not_a_causal_lm_is_refused(engine, tmp_path):
     classifier = AutoModelForSequenceClassification.from_config(config)
     with pytest.raises(InvalidArgumentError, match="LlamaForSequenceClassification is not a causal language model"):
         LLMEngine(classifier, engine.tokenizer)
+
+
+def test_sampling_follows_the_truncated_tempered_distribution(engine):
+    import numpy as np
+    from scipy.stats import chisquare
+
+    temperature, top_k, top_p = 1.5, 6, 0.9
+    candidates = [engine.encode(prompt(engine, i) + PROBLEMS[i].solution[:cut + 1])
+                  for i in range(6) for cut, c in enumerate(PROBLEMS[i].solution) if c == "="]
+
+    def entropy(ids):
+        with torch.no_grad():
+            p = torch.softmax(engine.model(torch.tensor([ids])).logits[0, -1] / temperature, -1)
+        return float(-(p * p.clamp_min(1e-12).log()).sum())
+    ids = max(candidates, key=entropy)  # the most uncertain position: truncation matters there
+    with torch.no_grad():
+        logits = engine.model(torch.tensor([ids])).logits[0, -1].double().numpy()
+    # the reference, written independently: temper, keep the top k, then the smallest top-p nucleus
+    tempered = np.exp((logits - logits.max()) / temperature)
+    tempered /= tempered.sum()
+    order = np.argsort(-tempered)[:top_k]
+    nucleus = order[:np.searchsorted(np.cumsum(tempered[order]), top_p) + 1]
+    expected = np.zeros_like(tempered)
+    expected[nucleus] = tempered[nucleus] / tempered[nucleus].sum()
+
+    draws = []
+    for seed in range(4):
+        [out] = engine.generate([ids], SamplingParams(n=500, temperature=temperature, top_k=top_k, top_p=top_p,
+                                                      max_tokens=1, seed=seed))
+        draws += [s.token_ids[0] for s in out.samples]
+    counts = np.bincount(draws, minlength=len(expected))
+    assert set(np.nonzero(counts)[0]) <= set(nucleus)  # nothing outside the truncation
+    assert chisquare(counts[nucleus], expected[nucleus] * len(draws)).pvalue > 1e-3
+    # the test has power: a sampler that ignored the truncation would put this many draws outside it
+    assert (1 - tempered[nucleus].sum()) * len(draws) > 30
