@@ -46,10 +46,16 @@ def test_unknown_strategy_and_malformed_option_exit_2():
     assert_one_line_error(ponder("eval", "--task", "arith", "--strategy", "vote", "--budget", "many"), "'--budget'")
 
 
+def test_unknown_benchmark_case_or_backend_exits_2():
+    assert_one_line_error(ponder("bench", "nosuch"), "'nosuch'")
+    assert_one_line_error(ponder("bench", "engine", "--case", "warp"), "'warp'")
+    assert_one_line_error(ponder("solve", "1+1?", "--backend", "vllm"), "'vllm'")
+
+
 def test_help_teaches_the_commands():
     proc = ponder("--help")
     assert proc.returncode == 0
-    for command in ("solve", "eval", "train", "demo"):
+    for command in ("solve", "eval", "train", "bench", "demo"):
         assert command in proc.stdout
 
 

@@ -149,9 +149,7 @@ def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> 
     ckpt = out / "checkpoint.pt"
     if ckpt.exists():
         saved = torch.load(ckpt, weights_only=False, map_location=cfg.device)
-        where = ("device", "threads")  # may change between a run and its resumption
-        if {k: v for k, v in saved["config"].items() if k not in where} != {k: v for k, v in asdict(cfg).items()
-                                                                              if k not in where}:
+        if _identity(saved["config"]) != _identity(asdict(cfg)):
             raise InvalidArgumentError(f"{ckpt} was written by another configuration; use a new --out or delete it")
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -205,6 +203,11 @@ def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> 
     }
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _identity(config: dict) -> dict:
+    """What must match for a checkpoint to be resumed: all but where and on how many threads it runs."""
+    return {k: v for k, v in config.items() if k not in ("device", "threads")}
 
 
 def export(model: LlamaForCausalLM, out: Path) -> None:
