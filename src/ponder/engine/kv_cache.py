@@ -89,6 +89,12 @@ class KV:
         """The first `length` columns (of a single unpadded row: a prompt prefix)."""
         return KV([k[:, :, :length] for k in self.keys], [v[:, :, :length] for v in self.values], self.mask[:, :length])
 
+    def cropped(self, columns: int) -> KV:
+        """Without the last `columns` columns; the buffers stay, so the next step writes over them."""
+        end = self.length - columns
+        return KV([k[:, :, :end] for k in self.keys], [v[:, :, :end] for v in self.values], self.mask[:, :end],
+                  self.buffers)
+
     def trimmed(self) -> KV:
         """Without the leading columns that are padding in every row (left by rows that have gone)."""
         if self.rows == 0:

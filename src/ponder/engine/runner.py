@@ -74,10 +74,15 @@ class ModelRunner:
     def keep(self, keep: torch.Tensor) -> None:
         """Keep only the last columns that `keep` [rows, width] marks (speculative decoding: the KV of
         rejected draft tokens, and of placeholders, goes); holes become left padding."""
+        kept = keep.sum(1)
+        if bool((kept == keep.shape[1]).all()):
+            return
+        if bool((kept == kept[0]).all()) and bool(keep[:, :int(kept[0])].all()):
+            self.kv = self.kv.cropped(keep.shape[1] - int(kept[0]))  # every row drops the same last columns
+            return
         mask = self.kv.mask.clone()
         mask[:, -keep.shape[1]:] &= keep.long()
-        if not torch.equal(mask, self.kv.mask):
-            self.kv = KV(self.kv.keys, self.kv.values, mask).compacted()
+        self.kv = KV(self.kv.keys, self.kv.values, mask).compacted()
 
     def prefill(self, tokens: list[int]) -> KV:
         """The KV of `tokens` (one row, no padding), from the prefix cache as far as it reaches."""

@@ -90,7 +90,9 @@ class Speculator:
                     drafts[i].append(draw(probs[i], seq, sampler))
                 draft_probs.append(probs)
         logits = target.forward(rows, [[s.last_token] + d for s, d in zip(rows, drafts)], offset=k)
-        q = torch.stack([processed(logits[:, j], rows) for j in range(k + 1)], dim=1)
+        # every position of every row in one call: [rows * (k+1), vocab]
+        q = processed(logits.reshape(-1, logits.shape[-1]), [s for s in rows for _ in range(k + 1)])
+        q = q.view(len(rows), k + 1, -1)
         p = torch.stack(draft_probs, dim=1) if draft_probs else None
         out = [self.accept(seq, drafts[i], None if p is None else p[i], q[i], sampler) for i, seq in enumerate(rows)]
         accepted = torch.tensor([len(tokens) - 1 for tokens in out], device=logits.device)
