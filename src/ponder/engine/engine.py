@@ -156,6 +156,7 @@ class LLMEngine:
 
     # -- the step loop ----------------------------------------------------------------------------------------
 
+    @torch.inference_mode()
     def step(self) -> list[SampleEvent]:
         """Run one decode step for every running sample; returns what each did."""
         plan = self.scheduler.schedule()

@@ -37,6 +37,7 @@ class ModelRunner:
         self.apply(plan)
         return self.forward(plan.rows, [[s.last_token] for s in plan.rows])[:, -1]
 
+    @torch.inference_mode()
     def apply(self, plan: StepPlan) -> None:
         """Drop the rows that left, copy forked rows, add the rows of admitted requests: one copy of the
         batch when its rows change, none when they do not."""
@@ -71,6 +72,7 @@ class ModelRunner:
         self.kv = KV.from_cache(cache, mask)
         return out.logits
 
+    @torch.inference_mode()
     def keep(self, keep: torch.Tensor) -> None:
         """Keep only the last columns that `keep` [rows, width] marks (speculative decoding: the KV of
         rejected draft tokens, and of placeholders, goes); holes become left padding."""
@@ -84,6 +86,7 @@ class ModelRunner:
         mask[:, -keep.shape[1]:] &= keep.long()
         self.kv = KV(self.kv.keys, self.kv.values, mask).compacted()
 
+    @torch.inference_mode()
     def prefill(self, tokens: list[int]) -> KV:
         """The KV of `tokens` (one row, no padding), from the prefix cache as far as it reaches."""
         if not tokens:
