@@ -12,10 +12,18 @@ from typing import Literal, Protocol
 
 from ponder.engine.sampling_params import SamplingParams
 
-__all__ = ["FinishReason", "Generation", "Generator", "Prompt", "Sample", "SamplingParams", "TokenUsage"]
+__all__ = ["FinishReason", "Generation", "Generator", "Prompt", "Sample", "SamplingParams", "TokenUsage",
+           "prompt_text"]
 
 Prompt = str | list[dict]
 FinishReason = Literal["stop", "length"]
+
+
+def prompt_text(tokenizer, prompt: Prompt) -> str:
+    """A text prompt as it is, or chat messages rendered with the model's chat template."""
+    if isinstance(prompt, str):
+        return prompt
+    return tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import transformers
 
-from ponder.backends.base import Generation, Prompt, Sample, SamplingParams, TokenUsage
+from ponder.backends.base import Generation, Prompt, Sample, SamplingParams, TokenUsage, prompt_text
 from ponder.engine import AsyncEngine, LLMEngine
 from ponder.models import DEFAULT_MODEL, resolve
 
@@ -42,9 +42,7 @@ class LocalGenerator:
 
     def encode(self, prompt: Prompt) -> list[int]:
         """Token ids of a text prompt, or of chat messages rendered with the model's chat template."""
-        if not isinstance(prompt, str):
-            prompt = self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
-        return self.engine.engine.encode(prompt)
+        return self.engine.engine.encode(prompt_text(self.tokenizer, prompt))
 
     async def generate(self, prompt: Prompt, params: SamplingParams) -> Generation:
         ids = self.encode(prompt)

@@ -14,7 +14,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria
 
-from ponder.backends.base import Generation, Prompt, Sample, SamplingParams, TokenUsage
+from ponder.backends.base import Generation, Prompt, Sample, SamplingParams, TokenUsage, prompt_text
 from ponder.errors import InvalidArgumentError, ModelNotFoundError
 from ponder.models import DEFAULT_MODEL, resolve
 
@@ -61,9 +61,7 @@ class TransformersGenerator:
 
     def encode(self, prompt: Prompt) -> list[int]:
         """Token ids of a text prompt, or of chat messages rendered with the model's chat template."""
-        if not isinstance(prompt, str):
-            prompt = self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
-        ids = self.tokenizer.encode(prompt, add_special_tokens=False)
+        ids = self.tokenizer.encode(prompt_text(self.tokenizer, prompt), add_special_tokens=False)
         if len(ids) >= self.context:
             raise InvalidArgumentError(f"prompt has {len(ids)} tokens; the model's context is {self.context}")
         return ids

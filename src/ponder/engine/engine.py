@@ -88,8 +88,6 @@ class LLMEngine:
         self.detokenizers: dict[int, Detokenizer] = {}
         self._ids = itertools.count()
         self.steps = 0
-        self.prompt_tokens = 0  # prompt tokens submitted (each request's prompt counted once)
-        self.generated_tokens = 0
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str = "cpu", dtype: torch.dtype = torch.float32,
@@ -122,7 +120,6 @@ class LLMEngine:
         """Queue a prompt for `params.n` samples; returns the request id. Its prompt is computed once."""
         ids = self.encode(prompt)
         request = Request(next(self._ids), ids, params, self._seeds(params))
-        self.prompt_tokens += len(ids)
         self._start(request, ids)
         return request.request_id
 
@@ -202,7 +199,6 @@ class LLMEngine:
                     break
             seq.token_ids += new
             seq.logprob_sum += sum(chosen[i][:len(new)])
-            self.generated_tokens += len(new)
             before = len(seq.text)
             delta = self.detokenizers[seq.seq_id].add(new, final=seq.finished)
             seq.text += delta
@@ -249,15 +245,8 @@ class LLMEngine:
         if len(prompt_ids) + len(cont) > self.context:
             raise InvalidArgumentError(f"prompt and continuation have {len(prompt_ids) + len(cont)} tokens; "
                                        f"the model's context is {self.context}")
-        kv = self.runner.prefill(prompt_ids[:-1])
-        tokens = prompt_ids[-1:] + cont[:-1]
-        start = len(prompt_ids) - 1
-        positions = torch.arange(start, start + len(tokens), device=self.runner.device).unsqueeze(0)
-        out = self.model(input_ids=torch.tensor([tokens], device=self.runner.device), position_ids=positions,
-                         past_key_values=kv.as_cache(len(tokens)), use_cache=True,
-                         attention_mask=torch.ones(1, start + len(tokens), dtype=torch.long,
-                                                   device=self.runner.device))
-        logprobs = torch.log_softmax(out.logits[0].float(), dim=-1)
+        _, logits = self.runner.extend(self.runner.prefill(prompt_ids[:-1]), prompt_ids[-1:] + cont[:-1])
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
         return logprobs.gather(1, torch.tensor(cont, device=logprobs.device).unsqueeze(1)).squeeze(1).tolist()
 
     # -- internals --------------------------------------------------------------------------------------------

@@ -93,14 +93,19 @@ class ModelRunner:
             return self.empty(1)
         hit, kv = self.prefix_cache.lookup(tokens)
         if hit < len(tokens):
-            kv = kv or self.empty(1)
-            ids = torch.tensor([tokens[hit:]], device=self.device)
-            positions = torch.arange(hit, len(tokens), device=self.device).unsqueeze(0)
-            cache = kv.as_cache(len(tokens) - hit)
-            self.model(input_ids=ids, position_ids=positions, past_key_values=cache, use_cache=True,
-                       attention_mask=torch.ones(1, len(tokens), dtype=torch.long, device=self.device),
-                       logits_to_keep=1)
-            kv = KV.from_cache(cache, torch.ones(1, len(tokens), dtype=torch.long, device=self.device))
+            kv, _ = self.extend(kv or self.empty(1), tokens[hit:], logits_to_keep=1)
             self.prompt_tokens_computed += len(tokens) - hit
             self.prefix_cache.insert(tokens, kv)
         return kv
+
+    @torch.inference_mode()
+    def extend(self, kv: KV, tokens: list[int], logits_to_keep: int = 0) -> tuple[KV, torch.Tensor]:
+        """Feed `tokens` after the KV of one unpadded row; returns the longer KV and the logits [tokens, vocab]
+        (all of them, or the last `logits_to_keep`)."""
+        length = kv.length + len(tokens)
+        positions = torch.arange(kv.length, length, device=self.device).unsqueeze(0)
+        mask = torch.ones(1, length, dtype=torch.long, device=self.device)
+        cache = kv.as_cache(len(tokens))
+        out = self.model(input_ids=torch.tensor([tokens], device=self.device), position_ids=positions,
+                         attention_mask=mask, past_key_values=cache, use_cache=True, logits_to_keep=logits_to_keep)
+        return KV.from_cache(cache, mask), out.logits[0]

@@ -40,9 +40,18 @@ class Sampler:
 
     def sample(self, logits: torch.Tensor, rows: list[Sequence]) -> torch.Tensor:
         probs = self.probs(logits, rows)
-        noise = torch.stack([torch.empty(probs.shape[1], device=probs.device).exponential_(
-            generator=self.generator(seq, probs.device)) for seq in rows])
+        noise = torch.stack([self.noise(seq, probs.shape[1], probs.device) for seq in rows])
         return (probs / noise).argmax(dim=-1)
+
+    def draw(self, probs: torch.Tensor, seq: Sequence) -> int:
+        """One token from a given distribution with the row's own noise (the argmax, for a greedy row)."""
+        if seq.params.greedy:
+            return int(probs.argmax())
+        return int((probs / self.noise(seq, probs.shape[0], probs.device)).argmax())
+
+    def noise(self, seq: Sequence, size: int, device) -> torch.Tensor:
+        """Exp(1) draws from the sample's own stream."""
+        return torch.empty(size, device=device).exponential_(generator=self.generator(seq, device))
 
     @staticmethod
     def probs(logits: torch.Tensor, rows: list[Sequence]) -> torch.Tensor:

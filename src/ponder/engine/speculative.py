@@ -87,7 +87,7 @@ class Speculator:
                     logits = self.draft.forward(rows, [[d[-1]] for d in drafts], offset=j)[:, -1]
                 probs = processed(logits, rows)
                 for i, seq in enumerate(rows):
-                    drafts[i].append(draw(probs[i], seq, sampler))
+                    drafts[i].append(sampler.draw(probs[i], seq))
                 draft_probs.append(probs)
         logits = target.forward(rows, [[s.last_token] + d for s, d in zip(rows, drafts)], offset=k)
         # every position of every row in one call: [rows * (k+1), vocab]
@@ -124,8 +124,8 @@ class Speculator:
                 residual = (q[j] - p[j]).clamp(min=0)
                 if residual.sum() <= 0:
                     residual = q[j]
-                return drafts[:j] + [draw(residual / residual.sum(), seq, sampler)]
-        return drafts + [draw(q[len(drafts)], seq, sampler)]
+                return drafts[:j] + [sampler.draw(residual / residual.sum(), seq)]
+        return drafts + [sampler.draw(q[len(drafts)], seq)]
 
 
 def processed(logits: torch.Tensor, rows: list[Sequence]) -> torch.Tensor:
@@ -140,10 +140,3 @@ def processed(logits: torch.Tensor, rows: list[Sequence]) -> torch.Tensor:
         probs[sampled] = Sampler.probs(logits[sampled], [rows[i] for i in sampled])
     return probs
 
-
-def draw(probs: torch.Tensor, seq: Sequence, sampler: Sampler) -> int:
-    """One token from `probs` with the row's own noise (the argmax, for a greedy row)."""
-    if seq.params.greedy:
-        return int(probs.argmax())
-    noise = torch.empty_like(probs).exponential_(generator=sampler.generator(seq, probs.device))
-    return int((probs / noise).argmax())
