@@ -3,7 +3,9 @@ import pytest
 
 @pytest.fixture(scope="session")
 def target():
-    """The shipped target model behind a Generator, loaded once for the session."""
-    from ponder.backends.transformers import TransformersGenerator
+    """The shipped target model on ponder's engine behind the Generator protocol, loaded once for the session."""
+    from ponder.backends.local import LocalGenerator
 
-    return TransformersGenerator("ponder-arith", seed=0)
+    generator = LocalGenerator("ponder-arith", seed=0)
+    yield generator
+    generator.close()

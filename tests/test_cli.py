@@ -46,6 +46,14 @@ def test_unknown_strategy_and_malformed_option_exit_2():
     assert_one_line_error(ponder("eval", "--task", "arith", "--strategy", "vote", "--budget", "many"), "'--budget'")
 
 
+def test_unknown_verifier_missing_verifier_and_bad_strategy_options_exit_2():
+    assert_one_line_error(ponder("solve", "1+1?", "--strategy", "best-of-n", "--verifier", "oracle"), "'oracle'")
+    assert_one_line_error(ponder("solve", "1+1?", "--strategy", "best-of-n", "--budget", "2"), "needs a verifier")
+    assert_one_line_error(ponder("solve", "1+1?", "--strategy", "adaptive-vote", "--option", "confidence"),
+                          "KEY=VALUE")
+    assert_one_line_error(ponder("solve", "1+1?", "--strategy", "vote", "--option", "m=3"), "vote has no option 'm'")
+
+
 def test_unknown_benchmark_case_or_backend_exits_2():
     assert_one_line_error(ponder("bench", "nosuch"), "'nosuch'")
     assert_one_line_error(ponder("bench", "engine", "--case", "warp"), "'warp'")

@@ -25,57 +25,85 @@ app = typer.Typer(
 
 MODEL_HELP = "A shipped model (ponder-arith, ponder-arith-draft) or a Hugging Face model folder."
 DEVICE_HELP = "torch device to run the model on: cpu, cuda, cuda:1..."
-BACKEND_HELP = "local: ponder's engine; transformers: batched `generate` (the reference it is checked against)."
+BACKEND_HELP = "local: ponder's engine (batched, prefix-shared, streaming, abort)."
+STRATEGY_HELP = ("single | vote | weighted-vote | best-of-n | adaptive-vote | first-finish | short-vote | deepconf "
+                 "(docs/strategies.md)")
+VERIFIER_HELP = "A verifier for the strategies that use one (best-of-n, weighted-vote): arith-steps."
+DRAFT_HELP = "A smaller model with the same tokenizer: speculative decoding on the engine (same outputs, faster)."
+OPTION_HELP = "A strategy option, KEY=VALUE (repeatable), e.g. --option confidence=0.99 for adaptive-vote."
 
 
-def _generator(backend: str, model: str, seed: int, device: str):
+def _generator(backend: str, model: str, seed: int, device: str, draft: str | None = None):
     if backend == "local":
         from ponder.backends.local import LocalGenerator
 
-        return LocalGenerator(model, seed=seed, device=device)
-    if backend == "transformers":
-        from ponder.backends.transformers import TransformersGenerator
-
-        return TransformersGenerator(model, seed=seed, device=device)
-    raise InvalidArgumentError(f"unknown backend {backend!r}; choose from ['local', 'transformers']")
+        return LocalGenerator(model, seed=seed, device=device, draft=draft)
+    raise InvalidArgumentError(f"unknown backend {backend!r}; choose from ['local']")
 
 
-def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int):
+def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int, options: list[str] | None = None):
     from ponder.backends.base import SamplingParams
     from ponder.strategies import STRATEGIES, StrategyConfig
 
     if strategy not in STRATEGIES:
         raise InvalidArgumentError(f"unknown strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
-    return StrategyConfig(budget=budget, sampling=SamplingParams(temperature=temperature, max_tokens=max_tokens))
+    parsed = {}
+    for option in options or []:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            raise InvalidArgumentError(f"--option {option!r} is not KEY=VALUE")
+        parsed[key.strip().replace("-", "_")] = value.strip()
+    return StrategyConfig(budget=budget, sampling=SamplingParams(temperature=temperature, max_tokens=max_tokens),
+                          options=parsed)
+
+
+def _verifier(name: str | None, device: str):
+    if name is None:
+        return None
+    from ponder.verifiers import load
+
+    return load(name, device=device)
 
 
 @app.command()
 def solve(
     question: str = typer.Argument(..., help="The question, in words."),
-    strategy: str = typer.Option("single", help="single | vote"),
+    strategy: str = typer.Option("single", help=STRATEGY_HELP),
     budget: int = typer.Option(1, help="The most full samples to spend on the question."),
+    verifier: Optional[str] = typer.Option(None, help=VERIFIER_HELP),
+    option: Optional[list[str]] = typer.Option(None, help=OPTION_HELP),
     model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
+    draft: Optional[str] = typer.Option(None, help=DRAFT_HELP),
     seed: int = typer.Option(0, help="Sampling seed."),
     temperature: float = typer.Option(0.7, help="Sampling temperature; 0 is greedy."),
     max_tokens: int = typer.Option(256, help="The most tokens per sample."),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     backend: str = typer.Option("local", help=BACKEND_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print the whole Result as one JSON object."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the whole Result, as one JSON object."),
 ):
-    """Answer one question.
+    """Answer one question. In a terminal, every sample and the vote tally show live.
 
-    Example: ponder solve "Mia has 23 pens. She buys 15 more. How many pens does she have now?" --strategy vote
-    --budget 16
+    Example: ponder solve "Mia has 23 pens. She buys 15 more. How many pens does she have now?"
+    --strategy adaptive-vote --budget 32
     """
     from ponder.strategies import STRATEGIES
     from ponder.tasks import arith
 
-    config = _strategy_config(strategy, budget, temperature, max_tokens)
+    config = _strategy_config(strategy, budget, temperature, max_tokens, option)
     if not question.strip():
         raise InvalidArgumentError("the question is empty")
-    generator = _generator(backend, model, seed, device)
+    checker = _verifier(verifier, device)
+    generator = _generator(backend, model, seed, device, draft)
     problem = arith.Problem(id="question", question=question, solution="", answer=None, level=0)
-    result = asyncio.run(STRATEGIES[strategy](problem, generator, config))
+    live = not as_json and sys.stderr.isatty()
+    if live:
+        from ponder.live import Watched
+
+        generator = Watched(generator, problem.extract, f"{strategy}@{budget}: {question}")
+        with generator:
+            result = asyncio.run(STRATEGIES[strategy](problem, generator, checker, config))
+    else:
+        result = asyncio.run(STRATEGIES[strategy](problem, generator, checker, config))
     if as_json:
         print(json.dumps(result.to_dict()))
         return
@@ -84,18 +112,21 @@ def solve(
     console = Console()
     console.print(f"[bold]Answer:[/bold] {result.answer}")
     console.print(f"{result.strategy}@{result.budget}: {result.samples} samples, votes {result.votes or '{}'}, "
-                  f"{result.tokens['generated']} tokens generated, {result.wall_s:.2f} s")
+                  f"{result.tokens['generated']} tokens generated, {result.wall_s:.2f} s; stopped: {result.stop_reason}")
 
 
 @app.command("eval")
 def evaluate(
     task: str = typer.Option(..., help="The benchmark: arith."),
-    strategy: str = typer.Option(..., help="single | vote"),
+    strategy: str = typer.Option(..., help=STRATEGY_HELP),
     budget: int = typer.Option(..., help="The most full samples to spend per problem."),
+    verifier: Optional[str] = typer.Option(None, help=VERIFIER_HELP),
+    option: Optional[list[str]] = typer.Option(None, help=OPTION_HELP),
     data: Optional[str] = typer.Option(None, help="A data file for tasks that load one (arith is generated)."),
     limit: int = typer.Option(100, help="How many problems."),
     seed: int = typer.Option(0, help="Picks the problem set (arith) and seeds sampling."),
     model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
+    draft: Optional[str] = typer.Option(None, help=DRAFT_HELP),
     temperature: float = typer.Option(0.7, help="Sampling temperature; 0 is greedy."),
     max_tokens: int = typer.Option(256, help="The most tokens per sample."),
     out: Optional[str] = typer.Option(None, help="Folder for results.jsonl (one record per problem) and summary.json."),
@@ -110,13 +141,15 @@ def evaluate(
     from ponder import tasks
     from ponder.eval.runner import evaluate as run_eval
 
-    config = _strategy_config(strategy, budget, temperature, max_tokens)
+    config = _strategy_config(strategy, budget, temperature, max_tokens, option)
     if data is not None and task == "arith":
         raise InvalidArgumentError("task 'arith' is generated from --seed and takes no --data")
     problems = tasks.load(task, seed, limit)
-    generator = _generator(backend, model, seed, device)
-    summary = run_eval(task, problems, strategy, generator, config, out=out, progress=sys.stderr.isatty(),
-                       model=model, seed=seed, backend=backend)
+    checker = _verifier(verifier, device)
+    generator = _generator(backend, model, seed, device, draft)
+    summary = run_eval(task, problems, strategy, generator, config, verifier=checker, out=out,
+                       progress=sys.stderr.isatty(), model=model, seed=seed, backend=backend,
+                       options=dict(config.options))
     if as_json:
         print(json.dumps(summary))
     else:

@@ -1,39 +1,40 @@
 """The Generator protocol: everything a strategy may ask of a model.
 
-A strategy submits one prompt (text, or chat messages) with sampling parameters and gets its samples back.
-Every generator counts the tokens it spent. The streaming, abort and scoring parts of the protocol come with
-the local engine.
+    stream = await generator.submit(prompt, SamplingParams(n=8))   # n samples of one prompt, prompt computed once
+    async for event in stream:                                     # each sample's tokens as they are made
+        if decided:
+            await stream.abort()                                   # frees the compute at once
+    more = await stream.fork(index, 4)                             # where supported: continue a running sample 4 ways
+    logprobs = await generator.score(prompt, "23+15=38\\n")        # per-token logprobs, nothing generated
+
+`prefix` (on submit and score) continues the answer after text the assistant has already written, so
+step-wise strategies can extend a partial solution; a backend with a prefix cache computes the shared part once.
+
+Every stream counts what it cost (its prompt once, its generated tokens as they arrive) into its own `usage`
+and the generator's, so a strategy knows what it spent even when many strategies share one generator.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import AsyncIterator, Awaitable, Callable, Literal, Protocol
 
+from ponder.engine.request import SampleEvent
 from ponder.engine.sampling_params import SamplingParams
+from ponder.errors import InvalidArgumentError
 
-__all__ = ["FinishReason", "Generation", "Generator", "Prompt", "Sample", "SamplingParams", "TokenUsage",
-           "prompt_text"]
+__all__ = ["FinishReason", "Generation", "Generator", "Prompt", "Sample", "SampleEvent", "SamplingParams", "Stream",
+           "TokenUsage", "generate", "prompt_text"]
 
 Prompt = str | list[dict]
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "abort"]
 
 
-def prompt_text(tokenizer, prompt: Prompt) -> str:
-    """A text prompt as it is, or chat messages rendered with the model's chat template."""
-    if isinstance(prompt, str):
-        return prompt
-    return tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
-
-
-@dataclass
-class Sample:
-    """One finished sample: its text, why it stopped, its length and its summed token logprob under the model."""
-
-    text: str
-    finish_reason: FinishReason
-    tokens: int
-    logprob: float
+def prompt_text(tokenizer, prompt: Prompt, prefix: str = "") -> str:
+    """A text prompt as it is, or chat messages rendered with the model's chat template; then `prefix`."""
+    if not isinstance(prompt, str):
+        prompt = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+    return prompt + prefix
 
 
 @dataclass
@@ -41,9 +42,22 @@ class TokenUsage:
     prompt: int = 0
     generated: int = 0
 
-    def add(self, other: TokenUsage) -> None:
-        self.prompt += other.prompt
-        self.generated += other.generated
+    def add(self, prompt: int = 0, generated: int = 0) -> None:
+        self.prompt += prompt
+        self.generated += generated
+
+
+@dataclass
+class Sample:
+    """One finished sample: its text, why it stopped, its length, and its tokens' logprobs under the model
+    (summed, and one by one)."""
+
+    index: int
+    text: str
+    finish_reason: FinishReason
+    tokens: int
+    logprob: float
+    token_logprobs: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -51,13 +65,90 @@ class Generation:
     """The samples of one request and the tokens that request cost."""
 
     samples: list[Sample]
-    usage: TokenUsage = field(default_factory=TokenUsage)
+    usage: TokenUsage
+
+
+class Stream:
+    """The events of one request's n samples, in order, until each has finished (or been aborted).
+
+    A backend builds one from its own event source and the callables that abort or fork on it.
+    """
+
+    def __init__(self, events: AsyncIterator[SampleEvent], n: int, prompt_tokens: int, *,
+                 abort: Callable[[int | None], Awaitable[None]],
+                 fork: Callable[[int, int, SamplingParams | None], Awaitable[Stream]] | None = None,
+                 sink: TokenUsage | None = None, inherited: int = 0):
+        self.n = n
+        self.inherited = inherited  # a fork: the tokens of its source it starts after
+        self.usage = TokenUsage(prompt=prompt_tokens)
+        self.finish_reasons: dict[int, FinishReason] = {}
+        self._events = events
+        self._abort = abort
+        self._fork = fork
+        self._sink = sink
+        if sink is not None:
+            sink.add(prompt=prompt_tokens)
+
+    @property
+    def done(self) -> bool:
+        return len(self.finish_reasons) == self.n
+
+    def __aiter__(self) -> Stream:
+        return self
+
+    async def __anext__(self) -> SampleEvent:
+        if self.done:
+            raise StopAsyncIteration
+        event = await self._events.__anext__()
+        self.usage.add(generated=len(event.token_ids))
+        if self._sink is not None:
+            self._sink.add(generated=len(event.token_ids))
+        if event.finished:
+            self.finish_reasons[event.index] = event.finish_reason
+        return event
+
+    async def abort(self, index: int | None = None) -> None:
+        """Stop one sample, or every sample not finished yet; each still sends its last (aborted) event."""
+        if index is None:
+            if not self.done:
+                await self._abort(None)
+        elif index not in self.finish_reasons:
+            await self._abort(index)
+
+    async def fork(self, index: int, n: int, params: SamplingParams | None = None) -> Stream:
+        """Continue running sample `index` as `n` new samples that share what it has computed. A sample runs
+        on while the caller reads its events, so the fork starts from wherever it has got to: after its first
+        `inherited` tokens (an attribute of the returned stream)."""
+        if self._fork is None:
+            raise InvalidArgumentError("this backend cannot fork a running sample")
+        return await self._fork(index, n, params)
+
+    async def collect(self) -> list[Sample]:
+        """Wait for every sample; returns them in index order."""
+        texts: dict[int, list[str]] = {i: [] for i in range(self.n)}
+        logprobs: dict[int, list[float]] = {i: [] for i in range(self.n)}
+        async for event in self:
+            texts[event.index].append(event.text)
+            logprobs[event.index] += event.logprobs
+        return [Sample(i, "".join(texts[i]), self.finish_reasons[i], len(logprobs[i]), round(sum(logprobs[i]), 4),
+                       logprobs[i]) for i in range(self.n)]
 
 
 class Generator(Protocol):
-    """A model that samples. Implementations: LocalGenerator (ponder's engine), TransformersGenerator (batched `generate`)."""
+    """A model that samples. Implementations: LocalGenerator (ponder's engine)."""
 
     name: str
     usage: TokenUsage  # everything spent since construction
 
-    async def generate(self, prompt: Prompt, params: SamplingParams) -> Generation: ...
+    async def submit(self, prompt: Prompt, params: SamplingParams, prefix: str = "") -> Stream: ...
+
+    async def score(self, prompt: Prompt, continuation: str, prefix: str = "") -> list[float]:
+        """The logprob of each token of `continuation`, after the prompt and `prefix`."""
+        ...
+
+
+async def generate(generator: Generator, prompt: Prompt, params: SamplingParams, prefix: str = "") -> Generation:
+    """Submit and wait for every sample."""
+    stream = await generator.submit(prompt, params, prefix)
+    samples = await stream.collect()
+    return Generation(samples, stream.usage)

@@ -1,4 +1,4 @@
-"""A Generator over ponder's own engine: prompts computed once per request, continuous batching, abort.
+"""A Generator over ponder's own engine: prompts computed once per request, continuous batching, abort, fork.
 
 The engine runs on a worker thread (AsyncEngine); any number of asyncio tasks submit to it at once and it
 batches them step by step, so an evaluation that submits every problem together keeps the batch full.
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import transformers
 
-from ponder.backends.base import Generation, Prompt, Sample, SamplingParams, TokenUsage, prompt_text
+from ponder.backends.base import Prompt, SamplingParams, Stream, TokenUsage, prompt_text
 from ponder.engine import AsyncEngine, LLMEngine
+from ponder.engine.async_engine import RequestStream
 from ponder.models import DEFAULT_MODEL, resolve
 
 
@@ -26,7 +27,7 @@ class LocalGenerator:
 
     Example:
         >>> gen = LocalGenerator("ponder-arith")
-        >>> out = asyncio.run(gen.generate([{"role": "user", "content": "Mia has 3 pens. ..."}], SamplingParams(n=4)))
+        >>> out = asyncio.run(generate(gen, [{"role": "user", "content": "Mia has 3 pens. ..."}], SamplingParams(n=4)))
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "cpu", seed: int = 0, max_rows: int = 256,
@@ -40,16 +41,28 @@ class LocalGenerator:
         self.context = engine.context
         self.usage = TokenUsage()
 
-    def encode(self, prompt: Prompt) -> list[int]:
-        """Token ids of a text prompt, or of chat messages rendered with the model's chat template."""
-        return self.engine.engine.encode(prompt_text(self.tokenizer, prompt))
+    def encode(self, prompt: Prompt, prefix: str = "") -> list[int]:
+        """Token ids of a text prompt, or of chat messages rendered with the model's chat template; then `prefix`."""
+        return self.engine.engine.encode(prompt_text(self.tokenizer, prompt, prefix))
 
-    async def generate(self, prompt: Prompt, params: SamplingParams) -> Generation:
-        ids = self.encode(prompt)
-        samples = await self.engine.generate(ids, params)
-        usage = TokenUsage(prompt=len(ids), generated=sum(len(s.token_ids) for s in samples))  # prompt: once
-        self.usage.add(usage)
-        return Generation([Sample(s.text, s.finish_reason, len(s.token_ids), s.logprob) for s in samples], usage)
+    async def submit(self, prompt: Prompt, params: SamplingParams, prefix: str = "") -> Stream:
+        ids = self.encode(prompt, prefix)
+        return self._wrap(await self.engine.submit(ids, params), len(ids))
+
+    async def score(self, prompt: Prompt, continuation: str, prefix: str = "") -> list[float]:
+        ids = self.encode(prompt, prefix)
+        logprobs = await self.engine.score(ids, continuation)
+        self.usage.add(prompt=len(ids) + len(logprobs))
+        return logprobs
+
+    def _wrap(self, stream: RequestStream, prompt_tokens: int) -> Stream:
+        async def abort(index: int | None) -> None:
+            await self.engine.abort(stream.request_id, index)
+
+        async def fork(index: int, n: int, params: SamplingParams | None) -> Stream:
+            return self._wrap(await self.engine.fork(stream.request_id, index, n, params), 0)  # no prompt again
+        return Stream(stream, stream.n, prompt_tokens, abort=abort, fork=fork, sink=self.usage,
+                      inherited=stream.inherited)
 
     def close(self) -> None:
         self.engine.close()

@@ -33,9 +33,10 @@ class RequestStream:
         ...     print(event.index, event.text, event.finish_reason)
     """
 
-    def __init__(self, request_id: int, n: int):
+    def __init__(self, request_id: int, n: int, inherited: int = 0):
         self.request_id = request_id
         self.n = n
+        self.inherited = inherited  # a fork: the tokens it took over from its source (their events went there)
         self.open = n  # samples not finished yet
         self._queue: asyncio.Queue = asyncio.Queue()
 
@@ -103,9 +104,15 @@ class AsyncEngine:
         return await self._call(lambda: self._open(self.engine.add_request(prompt, params), params.n, loop))
 
     async def fork(self, request_id: int, index: int, n: int, params: SamplingParams | None = None) -> RequestStream:
-        """Continue running sample `index` of a request as `n` new samples that share its KV."""
+        """Continue running sample `index` of a request as `n` new samples that share its KV, from wherever
+        the sample has got to (`stream.inherited` says how many tokens that is)."""
         loop = asyncio.get_running_loop()
-        return await self._call(lambda: self._open(self.engine.fork(request_id, index, n, params), n, loop))
+
+        def fork():
+            stream = self._open(self.engine.fork(request_id, index, n, params), n, loop)
+            stream.inherited = self.engine.scheduler.requests[stream.request_id].seqs[0].inherited
+            return stream
+        return await self._call(fork)
 
     async def abort(self, request_id: int, index: int | None = None) -> None:
         """Stop a request or one of its samples; its rows leave the batch before the next step."""

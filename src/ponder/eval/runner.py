@@ -17,10 +17,12 @@ from ponder.backends.base import Generator
 from ponder.errors import InvalidArgumentError
 from ponder.progress import progress_bar
 from ponder.strategies import STRATEGIES, StrategyConfig
+from ponder.verifiers import Verifier
+from ponder.verifiers.answer import equivalent
 
 
 def evaluate(task: str, problems: list, strategy: str, generator: Generator, config: StrategyConfig, *,
-             out: str | Path | None = None, progress: bool = True, **meta) -> dict:
+             verifier: Verifier | None = None, out: str | Path | None = None, progress: bool = True, **meta) -> dict:
     """Evaluate `strategy` on `problems`; returns the summary (see DESIGN.md, `ponder eval --json`)."""
     if strategy not in STRATEGIES:
         raise InvalidArgumentError(f"unknown strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
@@ -30,7 +32,7 @@ def evaluate(task: str, problems: list, strategy: str, generator: Generator, con
         records_file = open(Path(out) / "results.jsonl", "a", encoding="utf-8")
     started = time.perf_counter()
     try:
-        records = asyncio.run(_run_all(problems, STRATEGIES[strategy], generator, config, records_file,
+        records = asyncio.run(_run_all(problems, STRATEGIES[strategy], generator, verifier, config, records_file,
                                        progress, f"{strategy}@{config.budget}"))
     finally:
         if records_file:
@@ -52,7 +54,9 @@ def evaluate(task: str, problems: list, strategy: str, generator: Generator, con
         "tokens_generated_per_problem": round(sum(r["tokens"]["generated"] for r in records) / n, 1),
         "tokens_prompt_per_problem": round(sum(r["tokens"]["prompt"] for r in records) / n, 1),
         "wall_s": round(wall_s, 2),
+        "wall_s_per_problem": round(wall_s / n, 4),
         "temperature": config.sampling.temperature,
+        "verifier": verifier.name if verifier else None,
         **meta,
     }
     if out is not None:
@@ -60,15 +64,15 @@ def evaluate(task: str, problems: list, strategy: str, generator: Generator, con
     return summary
 
 
-async def _run_all(problems, run, generator, config, records_file, progress, label) -> list[dict]:
+async def _run_all(problems, run, generator, verifier, config, records_file, progress, label) -> list[dict]:
     async def one(problem):
-        result = await run(problem, generator, config)
+        result = await run(problem, generator, verifier, config)
         return {
             "id": problem.id,
             "level": problem.level,
             "reference": problem.answer,
             "answer": result.answer,
-            "correct": result.answer == problem.answer,
+            "correct": equivalent(result.answer, problem.answer),
             "samples": result.samples,
             "tokens": result.tokens,
             "stop_reason": result.stop_reason,

@@ -1,11 +1,21 @@
-"""Test-time scaling strategies: one file each, one signature, one registry."""
+"""Test-time scaling strategies: one file each, one signature, one registry.
 
-from ponder.strategies import single, vote
+    result = await STRATEGIES["adaptive-vote"](problem, generator, verifier, StrategyConfig(budget=32))
+"""
+
+from ponder.strategies import (adaptive_vote, best_of_n, deepconf, first_finish, short_vote, single, vote,
+                               weighted_vote)
 from ponder.strategies.base import Candidate, Result, StrategyConfig
 
 STRATEGIES = {
     "single": single.run,
     "vote": vote.run,
+    "weighted-vote": weighted_vote.run,
+    "best-of-n": best_of_n.run,
+    "adaptive-vote": adaptive_vote.run,
+    "first-finish": first_finish.run,
+    "short-vote": short_vote.run,
+    "deepconf": deepconf.run,
 }
 
 __all__ = ["STRATEGIES", "Candidate", "Result", "StrategyConfig"]

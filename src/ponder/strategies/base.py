@@ -1,41 +1,70 @@
-"""What every strategy shares: its configuration, the candidates it drew and the Result it returns.
+"""What every strategy shares: its configuration, a Session that submits and keeps the accounts, the
+candidates it drew, the vote, and the Result it returns.
 
-A strategy is `async def run(problem, generator, config) -> Result`. `budget` means the same everywhere: the
-most full samples' worth of generation the strategy may spend on one problem.
+A strategy is `async def run(problem, generator, verifier, config) -> Result`. `budget` means the same
+everywhere: the most full samples' worth of generation the strategy may spend on one problem; a strategy that
+stops early spends less and its Result says so (`tokens`, `samples`, `stop_reason`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, AsyncIterator, Callable, Mapping
 
-from ponder.backends.base import Generator, Prompt, SamplingParams
+from ponder.backends.base import Generator, Sample, SampleEvent, SamplingParams, Stream
 from ponder.errors import InvalidArgumentError
-
-
-class Problem(Protocol):
-    """What a strategy needs of a problem: its prompt, and how to read an answer out of a completion."""
-
-    def messages(self) -> Prompt: ...
-    def extract(self, text: str) -> Any: ...
+from ponder.verifiers.answer import equivalent
+from ponder.verifiers.base import Problem, Verifier
 
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    """`budget`: the most full samples to spend on one problem. `sampling`: how each sample is drawn (its n is
-    set by the strategy)."""
+    """Args:
+        budget: the most full samples to spend on one problem.
+        sampling: how each sample is drawn (its n is set by the strategy).
+        options: the strategy's own settings by name (each strategy's `Options` lists them; unknown names
+            are an error).
+        draft: a second, smaller model, for strategies that use one (spec-reason).
+    """
 
     budget: int = 1
     sampling: SamplingParams = SamplingParams()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    draft: Generator | None = None
 
     def __post_init__(self):
         if self.budget < 1:
             raise InvalidArgumentError(f"budget={self.budget} must be >= 1")
 
-    def params(self, n: int) -> SamplingParams:
-        return replace(self.sampling, n=n)
+    def params(self, n: int, **changes) -> SamplingParams:
+        return replace(self.sampling, n=n, **changes)
+
+    def parse(self, options_type: type, strategy: str):
+        """The strategy's options dataclass from `options`; a name it does not have, or a value of the wrong
+        kind, is an InvalidArgumentError that names it."""
+        fields = {f.name: f for f in dataclasses.fields(options_type)}
+        unknown = sorted(set(self.options) - set(fields))
+        if unknown:
+            raise InvalidArgumentError(f"{strategy} has no option {unknown[0]!r}; its options: {sorted(fields)}")
+        values = {}
+        for name, value in self.options.items():
+            kind = type(getattr(options_type(), name))
+            try:
+                values[name] = kind(value) if not isinstance(value, kind) else value
+            except (TypeError, ValueError):
+                raise InvalidArgumentError(f"{strategy} option {name}={value!r} is not a {kind.__name__}") from None
+        options = options_type(**values)
+        if hasattr(options, "check"):
+            options.check()
+        return options
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """The options of a strategy that has none of its own."""
 
 
 @dataclass
@@ -44,7 +73,12 @@ class Candidate:
     answer: Any
     tokens: int
     finish_reason: str
-    logprob: float
+    logprob: float  # summed over its tokens
+    score: float | None = None  # a verifier's, or a confidence, where the strategy used one
+
+    @property
+    def mean_logprob(self) -> float:
+        return self.logprob / max(self.tokens, 1)
 
 
 @dataclass
@@ -52,42 +86,182 @@ class Result:
     answer: Any
     strategy: str
     budget: int
-    samples: int
-    tokens: dict  # {"prompt": int, "generated": int}
+    samples: int  # samples started (finished or stopped early)
+    tokens: dict  # {"prompt", "generated", "by_model": {name: {"prompt", "generated"}}}
     wall_s: float
     stop_reason: str
     candidates: list[Candidate]
-    votes: dict = field(default_factory=dict)  # answer (as text) -> count
+    votes: dict = field(default_factory=dict)  # answer (as text) -> its votes (a count, or a summed weight)
+    details: dict = field(default_factory=dict)  # what the strategy alone reports (thresholds, steps accepted...)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def majority(candidates: list[Candidate]) -> tuple[Any, dict]:
-    """The most frequent extracted answer (ties: the higher summed logprob) and the tally; None if no answers."""
-    counts = Counter(c.answer for c in candidates if c.answer is not None)
-    if not counts:
-        return None, {}
-    logprob = Counter()
+def tally(candidates: list[Candidate], weight: Callable[[Candidate], float] = lambda c: 1.0
+          ) -> list[tuple[Any, float, float]]:
+    """Equivalent answers pooled (answer.equivalent: "0.5" and "1/2" are one answer): (answer, summed weight,
+    summed logprob) for each, most weight first (ties: higher summed logprob). Unanswered candidates are out."""
+    groups: list[list] = []
     for c in candidates:
-        if c.answer is not None:
-            logprob[c.answer] += c.logprob
-    answer = max(counts, key=lambda a: (counts[a], logprob[a]))
-    return answer, {str(a): n for a, n in counts.most_common()}
+        if c.answer is None:
+            continue
+        for g in groups:
+            if equivalent(g[0], c.answer):
+                g[1] += weight(c)
+                g[2] += c.logprob
+                break
+        else:
+            groups.append([c.answer, weight(c), c.logprob])
+    return sorted((tuple(g) for g in groups), key=lambda g: (g[1], g[2]), reverse=True)
 
 
-async def sample_candidates(problem: Problem, generator: Generator, params: SamplingParams
-                            ) -> tuple[list[Candidate], dict]:
-    """Sample, read each sample's answer; returns the candidates and the tokens they cost."""
-    generation = await generator.generate(problem.messages(), params)
-    candidates = [Candidate(s.text, problem.extract(s.text), s.tokens, s.finish_reason, s.logprob)
-                  for s in generation.samples]
-    return candidates, {"prompt": generation.usage.prompt, "generated": generation.usage.generated}
+def majority(candidates: list[Candidate], weight: Callable[[Candidate], float] = lambda c: 1.0
+             ) -> tuple[Any, dict]:
+    """The answer with the most votes (ties: the higher summed logprob) and the tally; None if no answers."""
+    groups = tally(candidates, weight)
+    if not groups:
+        return None, {}
+    return groups[0][0], {str(a): round(w, 4) if isinstance(w, float) and not w.is_integer() else int(w)
+                          for a, w, _ in groups}
 
 
-class Timer:
+class Session:
+    """One strategy run on one problem: submits to the generators, keeps the accounts of every stream and
+    scoring call (per model), turns samples into candidates and builds the Result."""
+
+    def __init__(self, strategy: str, problem: Problem, generator: Generator, config: StrategyConfig):
+        self.strategy = strategy
+        self.problem = problem
+        self.generator = generator
+        self.config = config
+        self.started = time.perf_counter()
+        self.samples = 0
+        self._streams: list[tuple[str, Stream]] = []
+        self._scored: dict[str, int] = {}
+
+    async def submit(self, n: int, prefix: str = "", generator: Generator | None = None, **changes) -> Stream:
+        """Start n samples of the problem (after `prefix`, if given) with the configured sampling."""
+        generator = generator or self.generator
+        stream = await generator.submit(self.problem.messages(), self.config.params(n, **changes), prefix)
+        self._streams.append((generator.name, stream))
+        self.samples += n
+        return stream
+
+    async def score(self, continuation: str, prefix: str = "", generator: Generator | None = None) -> list[float]:
+        """Per-token logprobs of `continuation` after the prompt and `prefix`."""
+        generator = generator or self.generator
+        logprobs = await generator.score(self.problem.messages(), continuation, prefix)
+        self._scored[generator.name] = self._scored.get(generator.name, 0) + len(logprobs)
+        return logprobs
+
+    def candidate(self, sample: Sample, text: str | None = None, score: float | None = None) -> Candidate:
+        text = sample.text if text is None else text
+        return Candidate(text, self.problem.extract(text), sample.tokens, sample.finish_reason, sample.logprob, score)
+
+    def tokens(self) -> dict:
+        by_model: dict[str, dict] = {}
+        for name, stream in self._streams:
+            spent = by_model.setdefault(name, {"prompt": 0, "generated": 0})
+            spent["prompt"] += stream.usage.prompt
+            spent["generated"] += stream.usage.generated
+        for name, count in self._scored.items():  # a scored continuation is computed like a prompt
+            by_model.setdefault(name, {"prompt": 0, "generated": 0})["prompt"] += count
+        return {"prompt": sum(s["prompt"] for s in by_model.values()),
+                "generated": sum(s["generated"] for s in by_model.values()), "by_model": by_model}
+
+    def result(self, answer: Any, candidates: list[Candidate], stop_reason: str, votes: dict | None = None,
+               **details) -> Result:
+        return Result(answer, self.strategy, self.config.budget, self.samples, self.tokens(),
+                      round(time.perf_counter() - self.started, 4), stop_reason, candidates, votes or {}, details)
+
+
+class Events:
+    """The events of several streams as they arrive, with streams added on the way; leaving the block aborts
+    every sample still running (so a decided strategy, or a cancelled one, frees its compute at once).
+
+    Example:
+        >>> async with Events() as events:
+        ...     events.add(await session.submit(8))
+        ...     async for stream, event in events:
+        ...         ...
+    """
+
     def __init__(self):
-        self.start = time.perf_counter()
+        self.streams: list[Stream] = []
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._pumps: list[asyncio.Task] = []
+        self._open = 0
 
-    def __call__(self) -> float:
-        return round(time.perf_counter() - self.start, 4)
+    def add(self, stream: Stream) -> Stream:
+        self.streams.append(stream)
+        self._open += 1
+
+        async def pump():
+            try:
+                async for event in stream:
+                    self._queue.put_nowait((stream, event))
+            except Exception as error:  # handed to the reader
+                self._queue.put_nowait((stream, error))
+            finally:
+                self._queue.put_nowait((stream, None))
+        self._pumps.append(asyncio.create_task(pump()))
+        return stream
+
+    def __aiter__(self) -> AsyncIterator[tuple[Stream, SampleEvent]]:
+        return self
+
+    async def __anext__(self) -> tuple[Stream, SampleEvent]:
+        while self._open:
+            stream, item = await self._queue.get()
+            if item is None:
+                self._open -= 1
+            elif isinstance(item, Exception):
+                raise item
+            else:
+                return stream, item
+        raise StopAsyncIteration
+
+    async def abort(self) -> None:
+        """Stop every sample still running; their last events still arrive."""
+        for stream in self.streams:
+            await stream.abort()
+
+    async def __aenter__(self) -> Events:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        try:
+            await asyncio.shield(self.abort())
+        finally:
+            for pump in self._pumps:
+                pump.cancel()
+
+
+class Traces:
+    """Each running sample's text and token logprobs, built up from its events (key: (stream, index))."""
+
+    def __init__(self):
+        self.text: dict[tuple[int, int], list[str]] = {}
+        self.logprobs: dict[tuple[int, int], list[float]] = {}
+
+    def add(self, stream: Stream, event: SampleEvent) -> tuple[int, int]:
+        key = (id(stream), event.index)
+        self.text.setdefault(key, []).append(event.text)
+        self.logprobs.setdefault(key, []).extend(event.logprobs)
+        return key
+
+    def sample(self, key: tuple[int, int], finish_reason: str) -> Sample:
+        logprobs = self.logprobs.get(key, [])
+        return Sample(key[1], "".join(self.text.get(key, [])), finish_reason, len(logprobs), round(sum(logprobs), 4),
+                      logprobs)
+
+
+def require(verifier: Verifier | None, strategy: str, step: bool = False) -> Verifier:
+    """The verifier a strategy cannot run without; a clear error when it is missing or cannot score steps."""
+    if verifier is None:
+        raise InvalidArgumentError(f"{strategy} needs a verifier (--verifier)")
+    if step and not hasattr(verifier, "score_steps"):
+        raise InvalidArgumentError(f"{strategy} needs a process (step) verifier; {verifier.name} scores whole "
+                                   f"solutions only")
+    return verifier

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from ponder.backends.base import Generator
-from ponder.strategies.base import Problem, Result, StrategyConfig, Timer, majority, sample_candidates
+from ponder.strategies.base import NoOptions, Problem, Result, Session, StrategyConfig, majority
+from ponder.verifiers.base import Verifier
 
 
-async def run(problem: Problem, generator: Generator, config: StrategyConfig) -> Result:
-    timer = Timer()
-    candidates, tokens = await sample_candidates(problem, generator, config.params(1))
-    answer, votes = majority(candidates)
-    return Result(answer, "single", config.budget, 1, tokens, timer(), "sampled", candidates, votes)
+async def run(problem: Problem, generator: Generator, verifier: Verifier | None, config: StrategyConfig) -> Result:
+    config.parse(NoOptions, "single")
+    session = Session("single", problem, generator, config)
+    [sample] = await (await session.submit(1)).collect()
+    candidate = session.candidate(sample)
+    return session.result(candidate.answer, [candidate], "sampled", majority([candidate])[1])

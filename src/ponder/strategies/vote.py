@@ -1,15 +1,16 @@
 """vote: self-consistency (Wang et al., 2022). Draw `budget` samples and answer with the most frequent extracted
-answer; ties go to the answer whose samples have the higher summed logprob."""
+answer (equivalent answers pooled); ties go to the answer whose samples have the higher summed logprob."""
 
 from __future__ import annotations
 
 from ponder.backends.base import Generator
-from ponder.strategies.base import Problem, Result, StrategyConfig, Timer, majority, sample_candidates
+from ponder.strategies.base import NoOptions, Problem, Result, Session, StrategyConfig, majority
+from ponder.verifiers.base import Verifier
 
 
-async def run(problem: Problem, generator: Generator, config: StrategyConfig) -> Result:
-    timer = Timer()
-    candidates, tokens = await sample_candidates(problem, generator, config.params(config.budget))
+async def run(problem: Problem, generator: Generator, verifier: Verifier | None, config: StrategyConfig) -> Result:
+    config.parse(NoOptions, "vote")
+    session = Session("vote", problem, generator, config)
+    candidates = [session.candidate(s) for s in await (await session.submit(config.budget)).collect()]
     answer, votes = majority(candidates)
-    stop_reason = "budget" if answer is not None else "no_answer"
-    return Result(answer, "vote", config.budget, len(candidates), tokens, timer(), stop_reason, candidates, votes)
+    return session.result(answer, candidates, "budget" if answer is not None else "no_answer", votes)

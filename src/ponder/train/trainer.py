@@ -32,7 +32,7 @@ from ponder.train.tokenizer import build_tokenizer
 # Architectures of the shipped models (and a toy one for tests): LlamaConfig keyword arguments.
 PRESETS: dict[str, dict] = {
     "ponder-arith": dict(hidden_size=256, intermediate_size=640, num_hidden_layers=4, num_attention_heads=4),
-    "ponder-arith-draft": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4),
+    "ponder-arith-draft": dict(hidden_size=192, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4),
     "toy": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
 }
 BUCKET = 16  # batches drawn together and grouped by length, so little of each batch is padding

@@ -1,0 +1,86 @@
+"""The live view of `ponder solve` in a terminal: every sample as it grows, and the vote tally so far.
+
+`Watched` wraps any Generator and sees every event of every stream a strategy opens, so the view works for
+every strategy without the strategies knowing about it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Callable
+
+from ponder.backends.base import Generator, Prompt, SamplingParams, Stream
+
+ROWS = 16  # samples shown at once (the latest ones)
+
+
+class Watched:
+    """A Generator that shows what `generator` does; use as a context manager around the strategy's run."""
+
+    def __init__(self, generator: Generator, extract: Callable[[str], Any], title: str):
+        self.generator = generator
+        self.name = generator.name
+        self.usage = generator.usage
+        self.extract = extract
+        self.title = title
+        self.samples: list[dict] = []
+        self._live = None
+
+    async def submit(self, prompt: Prompt, params: SamplingParams, prefix: str = "") -> Stream:
+        inner = await self.generator.submit(prompt, params, prefix)
+        rows = [{"text": prefix, "tokens": 0, "state": "running"} for _ in range(inner.n)]
+        self.samples += rows
+
+        async def events():
+            async for event in inner:
+                row = rows[event.index]
+                row["text"] += event.text
+                row["tokens"] += len(event.token_ids)
+                if event.finished:
+                    row["state"] = event.finish_reason
+                self._refresh()
+                yield event
+        return Stream(events(), inner.n, 0, abort=inner.abort, fork=inner.fork, inherited=inner.inherited)
+
+    async def score(self, prompt: Prompt, continuation: str, prefix: str = "") -> list[float]:
+        return await self.generator.score(prompt, continuation, prefix)
+
+    def __enter__(self) -> Watched:
+        from rich.console import Console
+        from rich.live import Live
+
+        self._live = Live(self._render(), console=Console(stderr=True), refresh_per_second=8, transient=False)
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._refresh()
+        self._live.__exit__(*exc)
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def _render(self):
+        from rich.table import Table
+
+        table = Table(title=self.title, expand=True)
+        for column, kwargs in (("#", {"justify": "right"}), ("state", {}), ("tokens", {"justify": "right"}),
+                               ("answer", {"justify": "right"}), ("latest text", {"ratio": 1, "no_wrap": True})):
+            table.add_column(column, **kwargs)
+        tally = Counter()
+        for row in self.samples:
+            if row["state"] in ("stop", "length"):
+                answer = self.extract(row["text"])
+                if answer is not None:
+                    tally[str(answer)] += 1
+        first = max(len(self.samples) - ROWS, 0)
+        for i, row in enumerate(self.samples[first:], first):
+            done = row["state"] in ("stop", "length")
+            answer = self.extract(row["text"]) if done else None
+            style = {"running": "cyan", "abort": "dim"}.get(row["state"], "")
+            table.add_row(str(i), row["state"], str(row["tokens"]), "" if answer is None else str(answer),
+                          row["text"].replace("\n", " | ")[-80:], style=style)
+        votes = ", ".join(f"{a}: {n}" for a, n in tally.most_common(6)) or "none yet"
+        table.caption = f"{len(self.samples)} samples started; votes {votes}"
+        return table

@@ -1,0 +1,87 @@
+"""A Generator that replays scripted samples, to check each strategy's decision logic exactly.
+
+Each `submit` takes the next n scripted samples. The generator then runs in ticks, like an engine step: at
+each tick every running sample emits its next token (one character of its text), a sample whose text is
+out finishes with "stop", and an aborted one ends with an "abort" event and no more tokens. Between ticks the
+strategy gets to react (read events, abort, submit more) before anything else happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from ponder.backends.base import SampleEvent, SamplingParams, Stream, TokenUsage
+
+PROMPT_TOKENS = 10
+
+
+@dataclass
+class Scripted:
+    text: str
+    confidence: float = 5.0  # each token's top-k logprobs are all -confidence (DeepConf's token confidence)
+    logprob: float = -0.1  # each token's logprob
+
+
+@dataclass
+class _Sample:
+    script: Scripted
+    queue: asyncio.Queue
+    request: int
+    index: int
+    sent: int = 0
+    aborted: bool = False
+    done: bool = False
+
+
+class ScriptedGenerator:
+    name = "scripted"
+
+    def __init__(self, script: list[Scripted | str]):
+        self.script = [s if isinstance(s, Scripted) else Scripted(s) for s in script]
+        self.usage = TokenUsage()
+        self.samples: list[_Sample] = []  # every sample started, in order
+        self.ticks = 0
+        self._clock: asyncio.Task | None = None
+
+    async def submit(self, prompt, params: SamplingParams, prefix: str = "") -> Stream:
+        if len(self.script) < params.n:
+            raise AssertionError("the strategy asked for more samples than were scripted")
+        queue: asyncio.Queue = asyncio.Queue()
+        request = len({s.request for s in self.samples})
+        new = [_Sample(self.script.pop(0), queue, request, i) for i in range(params.n)]
+        self.samples += new
+
+        async def events():
+            while True:
+                yield await queue.get()
+
+        async def abort(index):
+            for s in new:
+                if index is None or s.index == index:
+                    s.aborted = True
+        if self._clock is None or self._clock.done():
+            self._clock = asyncio.create_task(self._run())
+        return Stream(events(), params.n, PROMPT_TOKENS, abort=abort, sink=self.usage)
+
+    @property
+    def aborted(self) -> list[_Sample]:
+        return [s for s in self.samples if s.aborted and s.sent < len(s.script.text)]
+
+    async def _run(self) -> None:
+        while any(not s.done for s in self.samples):
+            self.ticks += 1
+            for s in [s for s in self.samples if not s.done]:
+                if s.aborted:
+                    s.done = True
+                    s.queue.put_nowait(SampleEvent(s.request, s.index, [], "", [], finish_reason="abort"))
+                    continue
+                char = s.script.text[s.sent]
+                s.sent += 1
+                s.done = s.sent == len(s.script.text)
+                top = [{t: -s.script.confidence for t in range(5)}]
+                s.queue.put_nowait(SampleEvent(s.request, s.index, [ord(char)], char, [s.script.logprob], top,
+                                               finish_reason="stop" if s.done else None,
+                                               generated_tokens=s.sent))
+            for _ in range(50):  # let the strategy react before the next tick
+                await asyncio.sleep(0)

@@ -1,0 +1,45 @@
+"""Every strategy end to end on the real shipped model through ponder's engine."""
+
+import asyncio
+import json
+
+import pytest
+
+from ponder.strategies import STRATEGIES, StrategyConfig
+from ponder.tasks import arith
+from ponder.verifiers import ArithSteps
+
+PROBLEMS = arith.problems(11, 12)
+EASY = [p for p in PROBLEMS if p.level <= 2][:2]
+HARD = [p for p in PROBLEMS if p.level >= 5][:1]
+
+
+def solve(strategy, problem, generator, budget, verifier=None, **options):
+    config = StrategyConfig(budget=budget, options=options)
+    return asyncio.run(STRATEGIES[strategy](problem, generator, verifier, config))
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_each_strategy_answers_and_accounts_for_its_tokens(strategy, target):
+    verifier = ArithSteps() if strategy in ("best-of-n", "weighted-vote") else None
+    for problem in EASY + HARD:
+        result = solve(strategy, problem, target, 8, verifier)
+        data = json.loads(json.dumps(result.to_dict()))  # JSON all the way down
+        assert data["strategy"] == strategy and data["budget"] == 8 and 1 <= result.samples <= 8
+        assert result.tokens["by_model"]["ponder-arith"]["generated"] == result.tokens["generated"] > 0
+        assert result.tokens["generated"] <= result.samples * 256
+        assert result.tokens["generated"] >= sum(c.tokens for c in result.candidates)  # plus any aborted ones
+        assert result.candidates and all(c.answer == problem.extract(c.text) for c in result.candidates)
+        assert result.answer is None or any(c.answer == result.answer for c in result.candidates)
+        assert result.stop_reason
+
+
+def test_early_stopping_spends_less_than_the_vote_and_agrees_with_it(target):
+    for problem in EASY:
+        vote = solve("vote", problem, target, 32)
+        adaptive = solve("adaptive-vote", problem, target, 32)
+        deepconf = solve("deepconf", problem, target, 32)
+        assert adaptive.stop_reason == "confident" and deepconf.stop_reason == "consensus"
+        assert adaptive.answer == vote.answer == deepconf.answer == problem.answer
+        for early in (adaptive, deepconf):
+            assert early.tokens["generated"] < vote.tokens["generated"] / 2, early.tokens
