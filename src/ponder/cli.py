@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from dataclasses import replace
 from typing import Optional
 
 import typer
@@ -26,27 +27,41 @@ app = typer.Typer(
 MODEL_HELP = "A shipped model (ponder-arith, ponder-arith-draft) or a Hugging Face model folder."
 DEVICE_HELP = "torch device to run the model on: cpu, cuda, cuda:1..."
 BACKEND_HELP = "local: ponder's engine (batched, prefix-shared, streaming, abort)."
-STRATEGY_HELP = ("single | vote | weighted-vote | best-of-n | adaptive-vote | first-finish | short-vote | deepconf "
-                 "(docs/strategies.md)")
-VERIFIER_HELP = "A verifier for the strategies that use one (best-of-n, weighted-vote): arith-steps."
-DRAFT_HELP = "A smaller model with the same tokenizer: speculative decoding on the engine (same outputs, faster)."
+STRATEGY_HELP = ("single | vote | weighted-vote | best-of-n | adaptive-vote | first-finish | short-vote | deepconf | "
+                 "beam | particle | spec-reason (docs/strategies.md)")
+VERIFIER_HELP = ("For the strategies that use one: best-of-n and weighted-vote (any), beam and particle (a step "
+                 "verifier). arith-steps (re-computes each equation), orm (the shipped reward model; orm:MODEL for "
+                 "another), judge (the model grades the candidates).")
+DRAFT_HELP = ("A smaller model with the same tokenizer: the step writer of spec-reason; with any other strategy, "
+              "speculative decoding inside the engine (the same output distribution, faster).")
 OPTION_HELP = "A strategy option, KEY=VALUE (repeatable), e.g. --option confidence=0.99 for adaptive-vote."
 
 
-def _generator(backend: str, model: str, seed: int, device: str, draft: str | None = None):
-    if backend == "local":
-        from ponder.backends.local import LocalGenerator
+def _generators(backend: str, model: str, seed: int, device: str, draft: str | None, strategy: str):
+    """The model's generator, and the draft's for spec-reason (any other strategy runs the draft inside the
+    engine, as speculative decoding)."""
+    if backend != "local":
+        raise InvalidArgumentError(f"unknown backend {backend!r}; choose from ['local']")
+    from ponder.backends.local import LocalGenerator
 
-        return LocalGenerator(model, seed=seed, device=device, draft=draft)
-    raise InvalidArgumentError(f"unknown backend {backend!r}; choose from ['local']")
+    if strategy == "spec-reason":
+        if draft is None:
+            raise InvalidArgumentError("spec-reason needs a draft model (--draft), e.g. --draft ponder-arith-draft")
+        return LocalGenerator(model, seed=seed, device=device), LocalGenerator(draft, seed=seed + 1, device=device)
+    return LocalGenerator(model, seed=seed, device=device, draft=draft), None
 
 
-def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int, options: list[str] | None = None):
+def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int, options: list[str] | None = None,
+                     verifier: str | None = None):
+    """The strategy's config; every name checked before a model is loaded."""
     from ponder.backends.base import SamplingParams
     from ponder.strategies import STRATEGIES, StrategyConfig
+    from ponder.verifiers import VERIFIERS
 
     if strategy not in STRATEGIES:
         raise InvalidArgumentError(f"unknown strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
+    if verifier is not None and verifier.partition(":")[0] not in VERIFIERS:
+        raise InvalidArgumentError(f"unknown verifier {verifier!r}; choose from {list(VERIFIERS)} (or orm:MODEL)")
     parsed = {}
     for option in options or []:
         key, sep, value = option.partition("=")
@@ -57,12 +72,12 @@ def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens:
                           options=parsed)
 
 
-def _verifier(name: str | None, device: str):
+def _verifier(name: str | None, device: str, generator):
     if name is None:
         return None
     from ponder.verifiers import load
 
-    return load(name, device=device)
+    return load(name, device=device, generator=generator)
 
 
 @app.command()
@@ -89,11 +104,12 @@ def solve(
     from ponder.strategies import STRATEGIES
     from ponder.tasks import arith
 
-    config = _strategy_config(strategy, budget, temperature, max_tokens, option)
+    config = _strategy_config(strategy, budget, temperature, max_tokens, option, verifier)
     if not question.strip():
         raise InvalidArgumentError("the question is empty")
-    checker = _verifier(verifier, device)
-    generator = _generator(backend, model, seed, device, draft)
+    generator, drafter = _generators(backend, model, seed, device, draft, strategy)
+    checker = _verifier(verifier, device, generator)
+    config = replace(config, draft=drafter)
     problem = arith.Problem(id="question", question=question, solution="", answer=None, level=0)
     live = not as_json and sys.stderr.isatty()
     if live:
@@ -141,12 +157,13 @@ def evaluate(
     from ponder import tasks
     from ponder.eval.runner import evaluate as run_eval
 
-    config = _strategy_config(strategy, budget, temperature, max_tokens, option)
+    config = _strategy_config(strategy, budget, temperature, max_tokens, option, verifier)
     if data is not None and task == "arith":
         raise InvalidArgumentError("task 'arith' is generated from --seed and takes no --data")
     problems = tasks.load(task, seed, limit)
-    checker = _verifier(verifier, device)
-    generator = _generator(backend, model, seed, device, draft)
+    generator, drafter = _generators(backend, model, seed, device, draft, strategy)
+    checker = _verifier(verifier, device, generator)
+    config = replace(config, draft=drafter)
     summary = run_eval(task, problems, strategy, generator, config, verifier=checker, out=out,
                        progress=sys.stderr.isatty(), model=model, seed=seed, backend=backend,
                        options=dict(config.options))
@@ -158,10 +175,11 @@ def evaluate(
 
 @app.command()
 def train(
-    preset: str = typer.Argument("ponder-arith", help="ponder-arith | ponder-arith-draft | toy"),
+    preset: str = typer.Argument("ponder-arith", help="ponder-arith | ponder-arith-draft | toy: a language model; "
+                                 "orm: the outcome reward model (on ponder-arith's own labelled samples)."),
     out: str = typer.Option(..., help="Run folder: checkpoint (resumed if present), snapshots, final model."),
-    steps: int = typer.Option(5000, help="Optimizer steps."),
-    batch_size: int = typer.Option(16, help="Problems per step."),
+    steps: int = typer.Option(5000, help="Optimizer steps (language models)."),
+    batch_size: int = typer.Option(16, help="Problems (orm: samples) per step."),
     lr: float = typer.Option(2e-3, help="Peak learning rate (AdamW, warm-up then cosine)."),
     seed: int = typer.Option(0, help="Seeds the weights and the training problems."),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads (default: all cores)."),
@@ -169,17 +187,32 @@ def train(
     init_from: Optional[str] = typer.Option(None, help="A finished run folder whose weights to start from."),
     slip_rate: float = typer.Option(0.0, help="Chance that an equation of a training solution has a wrong result "
                                     "that the solution then works on from: teaches varied, not systematic, mistakes."),
+    problems: int = typer.Option(3000, help="orm: training-split problems to sample (one in ten held out)."),
+    samples: int = typer.Option(8, help="orm: policy samples per problem."),
+    epochs: int = typer.Option(3, help="orm: passes over the labelled samples."),
+    policy: str = typer.Option(DEFAULT_MODEL, help="orm: the model whose samples are labelled."),
     device: str = typer.Option("cpu", help="torch device to train on: cpu, cuda, cuda:1..."),
 ):
-    """Train an embedded Llama model on arith solutions (CPU by default, bf16 autocast, resumable).
+    """Train an embedded model on arith (CPU by default, bf16 autocast, resumable): a Llama language model, or
+    the outcome reward model.
 
     Example: ponder train ponder-arith --out runs/ponder-arith --steps 5000 --lr 2e-3 --slip-rate 0.2
-    """
-    from ponder.train.trainer import TrainConfig, train as run_train
 
-    cfg = TrainConfig(preset=preset, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                      threads=threads, save_every=save_every, init_from=init_from, slip_rate=slip_rate, device=device)
-    summary = run_train(cfg, progress=sys.stderr.isatty())
+    Example: ponder train orm --out runs/ponder-arith-orm --problems 3000 --samples 8 --batch-size 32
+    """
+    if preset == "orm":
+        from ponder.train.orm import OrmConfig, train_orm
+
+        cfg = OrmConfig(out=out, policy=policy, problems=problems, samples=samples, epochs=epochs,
+                        batch_size=batch_size, lr=lr, seed=seed, threads=threads, device=device)
+        summary = train_orm(cfg, progress=sys.stderr.isatty())
+    else:
+        from ponder.train.trainer import TrainConfig, train as run_train
+
+        cfg = TrainConfig(preset=preset, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                          threads=threads, save_every=save_every, init_from=init_from, slip_rate=slip_rate,
+                          device=device)
+        summary = run_train(cfg, progress=sys.stderr.isatty())
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
 
 
@@ -243,7 +276,7 @@ def demo(
     from ponder.eval.runner import evaluate as run_eval
 
     problems = tasks.load("arith", seed, limit)
-    generator = _generator("local", model, seed, "cpu")
+    generator, _ = _generators("local", model, seed, "cpu", None, "vote")
     summaries = [
         run_eval("arith", problems, strategy, generator, _strategy_config(strategy, b, 0.7, 256), model=model)
         for strategy, b in (("single", 1), ("vote", budget))

@@ -2,13 +2,15 @@
 
 Each `submit` takes the next n scripted samples. The generator then runs in ticks, like an engine step: at
 each tick every running sample emits its next token (one character of its text), a sample whose text is
-out finishes with "stop", and an aborted one ends with an "abort" event and no more tokens. Between ticks the
+out, or that has just written one of its stop strings, finishes with "stop", and an aborted one ends with an
+"abort" event and no more tokens. Between ticks the
 strategy gets to react (read events, abort, submit more) before anything else happens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 
 from ponder.backends.base import SampleEvent, SamplingParams, Stream, TokenUsage
@@ -29,28 +31,40 @@ class _Sample:
     queue: asyncio.Queue
     request: int
     index: int
+    stop: tuple[str, ...] = ()
     sent: int = 0
     aborted: bool = False
     done: bool = False
 
 
 class ScriptedGenerator:
-    name = "scripted"
+    """Args:
+        script: the samples to hand out, in order.
+        probability: for `score`: each token's probability in a given continuation.
+    """
 
-    def __init__(self, script: list[Scripted | str]):
+    def __init__(self, script: list[Scripted | str], name: str = "scripted", probability=lambda text: 0.5):
+        self.name = name
         self.script = [s if isinstance(s, Scripted) else Scripted(s) for s in script]
+        self.probability = probability
         self.usage = TokenUsage()
         self.samples: list[_Sample] = []  # every sample started, in order
-        self.ticks = 0
+        self.prefixes: list[str] = []  # the prefix of each submit, in order
+        self.scored: list[tuple[str, str]] = []  # (prefix, continuation) of each score call
         self._clock: asyncio.Task | None = None
+
+    async def score(self, prompt, continuation: str, prefix: str = "") -> list[float]:
+        self.scored.append((prefix, continuation))
+        return [math.log(self.probability(continuation))] * len(continuation)
 
     async def submit(self, prompt, params: SamplingParams, prefix: str = "") -> Stream:
         if len(self.script) < params.n:
             raise AssertionError("the strategy asked for more samples than were scripted")
         queue: asyncio.Queue = asyncio.Queue()
         request = len({s.request for s in self.samples})
-        new = [_Sample(self.script.pop(0), queue, request, i) for i in range(params.n)]
+        new = [_Sample(self.script.pop(0), queue, request, i, params.stop) for i in range(params.n)]
         self.samples += new
+        self.prefixes.append(prefix)
 
         async def events():
             while True:
@@ -70,7 +84,6 @@ class ScriptedGenerator:
 
     async def _run(self) -> None:
         while any(not s.done for s in self.samples):
-            self.ticks += 1
             for s in [s for s in self.samples if not s.done]:
                 if s.aborted:
                     s.done = True
@@ -78,10 +91,11 @@ class ScriptedGenerator:
                     continue
                 char = s.script.text[s.sent]
                 s.sent += 1
-                s.done = s.sent == len(s.script.text)
+                stop = next((x for x in s.stop if s.script.text[:s.sent].endswith(x)), None)
+                s.done = stop is not None or s.sent == len(s.script.text)
                 top = [{t: -s.script.confidence for t in range(5)}]
-                s.queue.put_nowait(SampleEvent(s.request, s.index, [ord(char)], char, [s.script.logprob], top,
-                                               finish_reason="stop" if s.done else None,
-                                               generated_tokens=s.sent))
+                s.queue.put_nowait(SampleEvent(s.request, s.index, [ord(char)], "" if stop else char,
+                                               [s.script.logprob], top, finish_reason="stop" if s.done else None,
+                                               generated_tokens=s.sent, stop_string=stop))
             for _ in range(50):  # let the strategy react before the next tick
                 await asyncio.sleep(0)

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from ponder.backends.local import LocalGenerator
 from ponder.strategies import STRATEGIES, StrategyConfig
 from ponder.tasks import arith
 from ponder.verifiers import ArithSteps
@@ -14,21 +15,38 @@ EASY = [p for p in PROBLEMS if p.level <= 2][:2]
 HARD = [p for p in PROBLEMS if p.level >= 5][:1]
 
 
-def solve(strategy, problem, generator, budget, verifier=None, **options):
-    config = StrategyConfig(budget=budget, options=options)
+VERIFIED = ("best-of-n", "weighted-vote", "beam", "particle")
+STEPWISE = ("beam", "particle", "spec-reason")  # a sample is one step, not a whole solution
+
+
+@pytest.fixture(scope="module")
+def draft():
+    generator = LocalGenerator("ponder-arith-draft", seed=1)
+    yield generator
+    generator.close()
+
+
+def solve(strategy, problem, generator, budget, verifier=None, draft=None, **options):
+    config = StrategyConfig(budget=budget, options=options, draft=draft)
     return asyncio.run(STRATEGIES[strategy](problem, generator, verifier, config))
 
 
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
-def test_each_strategy_answers_and_accounts_for_its_tokens(strategy, target):
-    verifier = ArithSteps() if strategy in ("best-of-n", "weighted-vote") else None
+def test_each_strategy_answers_and_accounts_for_its_tokens(strategy, target, draft):
+    verifier = ArithSteps() if strategy in VERIFIED else None
     for problem in EASY + HARD:
-        result = solve(strategy, problem, target, 8, verifier)
+        result = solve(strategy, problem, target, 8, verifier, draft if strategy == "spec-reason" else None)
         data = json.loads(json.dumps(result.to_dict()))  # JSON all the way down
-        assert data["strategy"] == strategy and data["budget"] == 8 and 1 <= result.samples <= 8
-        assert result.tokens["by_model"]["ponder-arith"]["generated"] == result.tokens["generated"] > 0
-        assert result.tokens["generated"] <= result.samples * 256
-        assert result.tokens["generated"] >= sum(c.tokens for c in result.candidates)  # plus any aborted ones
+        assert data["strategy"] == strategy and data["budget"] == 8
+        models = result.tokens["by_model"]
+        assert sum(m["generated"] for m in models.values()) == result.tokens["generated"] > 0
+        if strategy == "spec-reason":
+            assert result.details["steps_accepted"] + result.details["steps_rewritten"] >= problem.level
+        else:
+            assert list(models) == ["ponder-arith"]
+        if strategy not in STEPWISE:
+            assert 1 <= result.samples <= 8 and result.tokens["generated"] <= result.samples * 256
+        assert result.tokens["generated"] >= max(c.tokens for c in result.candidates)  # plus any aborted ones
         assert result.candidates and all(c.answer == problem.extract(c.text) for c in result.candidates)
         assert result.answer is None or any(c.answer == result.answer for c in result.candidates)
         assert result.stop_reason

@@ -120,6 +120,42 @@ def test_weighted_vote_and_best_of_n_follow_the_verifier():
     assert result.answer == 5 and [c.score for c in result.candidates] == [0.0, 1.0, 0.0]
 
 
+def test_beam_keeps_the_top_scoring_prefixes():
+    script = ["5+1=6\n", "5+1=7\n", "5+1=9\n",  # round 1: one beam, 3 ways; the two best go on (6, then 7 or 9)
+              "6*2=12\n", "6*2=13\n", "6*2=12\n",  # round 2, from 5+1=6: 12 twice (kept once), 13 wrong
+              "7*2=14\n", "7*2=14\n", "7*2=15\n",  # from the wrong first step: every child scores 0
+              "Answer: 12", "Answer: 13", "Answer: 12", "Answer: 14", "Answer: 14", "Answer: 14"]
+    result, generator = solve("beam", script, budget=6, verifier=ArithSteps(), expansions=3)
+    assert generator.prefixes[:2] == ["", "5+1=6\n"] and generator.prefixes[2] in ("5+1=7\n", "5+1=9\n")
+    # round 3 continues the best two: the sound path, then (all else scoring 0) a wrong one
+    assert generator.prefixes[3] == "5+1=6\n6*2=12\n" and len(generator.prefixes) == 5
+    assert result.answer == 12 and result.candidates[0].text == "5+1=6\n6*2=12\nAnswer: 12"
+    assert result.candidates[0].score == 1.0 and result.details["width"] == 2 and result.samples == 15
+
+
+def test_particle_filtering_resamples_towards_sound_steps():
+    script = ["5+1=6\n", "5+1=7\n", "5+1=6\n", "5+1=8\n"] + ["Answer: 6"] * 4
+    result, generator = solve("particle", script, budget=4, verifier=ArithSteps())
+    assert generator.prefixes == ["", "5+1=6\n"]  # after resampling every particle shares the sound step
+    assert result.answer == 6 and len(result.candidates) == 4 and result.details["resampled"] >= 2
+    assert all(c.text == "5+1=6\nAnswer: 6" and c.score == 1.0 for c in result.candidates)
+
+
+def test_spec_reason_keeps_the_drafted_steps_the_target_believes_and_rewrites_the_rest():
+    draft = ScriptedGenerator(["5+1=6\n", "6*2=13\n", "Answer: 12"], name="draft")
+    target = ScriptedGenerator(["6*2=12\n"], name="target",
+                               probability=lambda step: 0.9 if step in ("5+1=6\n", "Answer: 12") else 0.1)
+    config = StrategyConfig(budget=1, draft=draft, options={"threshold": 0.5})
+    result = asyncio.run(STRATEGIES["spec-reason"](PROBLEM, target, None, config))
+    assert result.answer == 12 and result.candidates[0].text == "5+1=6\n6*2=12\nAnswer: 12"
+    assert result.details["steps_accepted"] == 2 and result.details["steps_rewritten"] == 1
+    assert target.scored == [("", "5+1=6\n"), ("5+1=6\n", "6*2=13\n"), ("5+1=6\n6*2=12\n", "Answer: 12")]
+    assert target.prefixes == ["5+1=6\n"]  # the target wrote one step, after the accepted one
+    by_model = result.tokens["by_model"]
+    assert by_model["draft"]["generated"] == 6 + 7 + 10 and by_model["target"]["generated"] == 7
+    assert by_model["target"]["prompt"] == 10 + 6 + 7 + 10  # its one request, and the scored steps
+
+
 def test_single_draws_one_sample_whatever_the_budget():
     result, generator = solve("single", [answer(2), answer(3)], budget=4)
     assert result.samples == 1 and result.answer == 2 and len(generator.samples) == 1
@@ -142,3 +178,5 @@ def test_a_budget_below_one_and_a_missing_verifier_are_refused():
         StrategyConfig(budget=0)
     with pytest.raises(InvalidArgumentError, match="best-of-n needs a verifier"):
         solve("best-of-n", [answer(1)], budget=1)
+    with pytest.raises(InvalidArgumentError, match="spec-reason needs a draft model"):
+        solve("spec-reason", [answer(1)], budget=1)

@@ -58,6 +58,7 @@ class Sample:
     tokens: int
     logprob: float
     token_logprobs: list[float] = field(default_factory=list)
+    stop_string: str | None = None  # the stop string that ended it (None: end of sequence, length or abort)
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Stream:
         self.inherited = inherited  # a fork: the tokens of its source it starts after
         self.usage = TokenUsage(prompt=prompt_tokens)
         self.finish_reasons: dict[int, FinishReason] = {}
+        self.stop_strings: dict[int, str | None] = {}
         self._events = events
         self._abort = abort
         self._fork = fork
@@ -105,6 +107,7 @@ class Stream:
             self._sink.add(generated=len(event.token_ids))
         if event.finished:
             self.finish_reasons[event.index] = event.finish_reason
+            self.stop_strings[event.index] = event.stop_string
         return event
 
     async def abort(self, index: int | None = None) -> None:
@@ -131,7 +134,7 @@ class Stream:
             texts[event.index].append(event.text)
             logprobs[event.index] += event.logprobs
         return [Sample(i, "".join(texts[i]), self.finish_reasons[i], len(logprobs[i]), round(sum(logprobs[i]), 4),
-                       logprobs[i]) for i in range(self.n)]
+                       logprobs[i], self.stop_strings[i]) for i in range(self.n)]
 
 
 class Generator(Protocol):

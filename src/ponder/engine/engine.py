@@ -202,11 +202,12 @@ class LLMEngine:
             before = len(seq.text)
             delta = self.detokenizers[seq.seq_id].add(new, final=seq.finished)
             seq.text += delta
+            stop_string = None
             if params.stop and not (seq.finished and new[-1] in self.eos):
                 window = max(before - max(map(len, params.stop)) + 1, 0)
-                found = [j for j in (seq.text.find(s, window) for s in params.stop) if j >= 0]
+                found = [(j, s) for j, s in ((seq.text.find(s, window), s) for s in params.stop) if j >= 0]
                 if found:  # OpenAI semantics: the stop string ends the text and is not part of it
-                    cut = min(found)
+                    cut, stop_string = min(found)
                     delta = delta[:max(cut - before, 0)]
                     seq.text = seq.text[:cut]
                     seq.finish_reason = "stop"
@@ -218,7 +219,7 @@ class LLMEngine:
                                          top.values[i, j, :params.logprobs].tolist())) for j in range(len(new))]
             events.append(SampleEvent(seq.request.request_id, seq.index, new, delta, chosen[i][:len(new)],
                                       top_logprobs, step_end, seq.finish_reason, len(seq.request.prompt_ids),
-                                      seq.generated))
+                                      seq.generated, stop_string))
             if seq.finished:
                 self.detokenizers.pop(seq.seq_id, None)
         return events

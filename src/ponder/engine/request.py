@@ -17,7 +17,7 @@ _seq_ids = itertools.count()
 class SampleEvent:
     """What one sample did in one engine step: the tokens it added (one, or several with speculative
     decoding), their text, the chosen tokens' logprobs (and the top ones if asked), whether a reasoning step
-    ended, and once it is over, why. Token counts are the sample's totals so far."""
+    ended, and once it is over, why (and which stop string, if one). Token counts are the sample's totals so far."""
 
     request_id: int
     index: int
@@ -29,6 +29,7 @@ class SampleEvent:
     finish_reason: FinishReason | None = None
     prompt_tokens: int = 0
     generated_tokens: int = 0
+    stop_string: str | None = None  # the stop string that ended the sample (None: EOS, length or abort)
 
     @property
     def finished(self) -> bool:

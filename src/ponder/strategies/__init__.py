@@ -3,8 +3,8 @@
     result = await STRATEGIES["adaptive-vote"](problem, generator, verifier, StrategyConfig(budget=32))
 """
 
-from ponder.strategies import (adaptive_vote, best_of_n, deepconf, first_finish, short_vote, single, vote,
-                               weighted_vote)
+from ponder.strategies import (adaptive_vote, beam, best_of_n, deepconf, first_finish, particle, short_vote, single,
+                               spec_reason, vote, weighted_vote)
 from ponder.strategies.base import Candidate, Result, StrategyConfig
 
 STRATEGIES = {
@@ -16,6 +16,9 @@ STRATEGIES = {
     "first-finish": first_finish.run,
     "short-vote": short_vote.run,
     "deepconf": deepconf.run,
+    "beam": beam.run,
+    "particle": particle.run,
+    "spec-reason": spec_reason.run,
 }
 
 __all__ = ["STRATEGIES", "Candidate", "Result", "StrategyConfig"]

@@ -65,7 +65,7 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
             key = traces.add(stream, event)
             if not event.finished or event.finish_reason == "abort":
                 continue
-            candidates.append(session.candidate(traces.sample(key, event.finish_reason)))
+            candidates.append(session.candidate(traces.sample(key, event)))
             certainty = rule([w for _, w, _ in tally(candidates)])
             if certainty >= options.confidence:
                 stop_reason = "confident"

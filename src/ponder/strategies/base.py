@@ -126,6 +126,18 @@ def majority(candidates: list[Candidate], weight: Callable[[Candidate], float] =
                           for a, w, _ in groups}
 
 
+@dataclass
+class Partial:
+    """A solution built step by step: its text so far, whether it has ended, and what its path cost."""
+
+    text: str = ""
+    done: bool = False
+    tokens: int = 0  # generated along its path
+    logprob: float = 0.0  # summed along its path
+    score: float = 0.0  # the verifier's, for its latest step
+    step: str = ""  # the step that was added last
+
+
 class Session:
     """One strategy run on one problem: submits to the generators, keeps the accounts of every stream and
     scoring call (per model), turns samples into candidates and builds the Result."""
@@ -155,9 +167,27 @@ class Session:
         self._scored[generator.name] = self._scored.get(generator.name, 0) + len(logprobs)
         return logprobs
 
+    async def expand(self, partial: Partial, n: int, delimiter: str, generator: Generator | None = None
+                     ) -> list[Partial]:
+        """n continuations of `partial` by one step each: up to the delimiter (kept in the text), or to the end
+        of the solution (then `done`)."""
+        stream = await self.submit(n, prefix=partial.text, generator=generator, stop=(delimiter,))
+        children = []
+        for sample in await stream.collect():
+            more = sample.stop_string == delimiter  # stopped at a step's end, not at the end of the solution
+            step = sample.text + (delimiter if more else "")
+            children.append(Partial(partial.text + step, not more, partial.tokens + sample.tokens,
+                                    partial.logprob + sample.logprob, step=step))
+        return children
+
     def candidate(self, sample: Sample, text: str | None = None, score: float | None = None) -> Candidate:
         text = sample.text if text is None else text
         return Candidate(text, self.problem.extract(text), sample.tokens, sample.finish_reason, sample.logprob, score)
+
+    def finished(self, partial: Partial) -> Candidate:
+        """A solution built step by step, as a candidate."""
+        return Candidate(partial.text, self.problem.extract(partial.text), partial.tokens,
+                         "stop" if partial.done else "length", round(partial.logprob, 4), round(partial.score, 6))
 
     def tokens(self) -> dict:
         by_model: dict[str, dict] = {}
@@ -251,10 +281,11 @@ class Traces:
         self.logprobs.setdefault(key, []).extend(event.logprobs)
         return key
 
-    def sample(self, key: tuple[int, int], finish_reason: str) -> Sample:
+    def sample(self, key: tuple[int, int], event: SampleEvent) -> Sample:
+        """The finished sample, from its last event."""
         logprobs = self.logprobs.get(key, [])
-        return Sample(key[1], "".join(self.text.get(key, [])), finish_reason, len(logprobs), round(sum(logprobs), 4),
-                      logprobs)
+        return Sample(key[1], "".join(self.text.get(key, [])), event.finish_reason, len(logprobs),
+                      round(sum(logprobs), 4), logprobs, event.stop_string)
 
 
 def require(verifier: Verifier | None, strategy: str, step: bool = False) -> Verifier:

@@ -33,7 +33,7 @@ class Options:
     window: int = 8  # tokens per group
     top_logprobs: int = 5  # k of the token confidence
     consensus: float = 0.95  # the Beta rule's confidence that the leading answer is the mode
-    parallel: int = 8
+    parallel: int = 4  # traces in flight at once after the warm-up
 
     def check(self):
         for name, ok in (("warmup", self.warmup >= 0), ("keep", 0 < self.keep <= 100), ("window", self.window >= 1),
@@ -93,7 +93,7 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
                 continue
             ended += 1
             if event.finish_reason != "abort":
-                candidates.append(session.candidate(traces.sample(key, event.finish_reason),
+                candidates.append(session.candidate(traces.sample(key, event),
                                                     score=round(conf.value, 4)))
                 if len(candidates) == warmup and threshold == -math.inf:  # warm-up done: set the bar
                     threshold = float(np.percentile([c.score for c in candidates], 100 - options.keep))

@@ -19,7 +19,7 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
         async for stream, event in events:
             key = traces.add(stream, event)
             if event.finished and event.finish_reason != "abort":
-                candidates.append(session.candidate(traces.sample(key, event.finish_reason)))
+                candidates.append(session.candidate(traces.sample(key, event)))
                 if event.finish_reason == "stop" and winner is None:
                     winner = candidates[-1]
                     await events.abort()

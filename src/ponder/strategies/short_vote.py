@@ -31,7 +31,7 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
         async for stream, event in events:
             key = traces.add(stream, event)
             if event.finished and event.finish_reason != "abort" and len(candidates) < m:
-                candidates.append(session.candidate(traces.sample(key, event.finish_reason)))
+                candidates.append(session.candidate(traces.sample(key, event)))
                 if len(candidates) == m:
                     await events.abort()
     groups = tally(candidates)
