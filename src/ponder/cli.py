@@ -146,6 +146,8 @@ def evaluate(
     temperature: float = typer.Option(0.7, help="Sampling temperature; 0 is greedy."),
     max_tokens: int = typer.Option(256, help="The most tokens per sample."),
     out: Optional[str] = typer.Option(None, help="Folder for results.jsonl (one record per problem) and summary.json."),
+    concurrency: Optional[int] = typer.Option(None, help="Problems in flight at once (default: all, the most "
+                                              "throughput; 1 measures each problem's latency alone)."),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     backend: str = typer.Option("local", help=BACKEND_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
@@ -165,8 +167,8 @@ def evaluate(
     checker = _verifier(verifier, device, generator)
     config = replace(config, draft=drafter)
     summary = run_eval(task, problems, strategy, generator, config, verifier=checker, out=out,
-                       progress=sys.stderr.isatty(), model=model, seed=seed, backend=backend,
-                       options=dict(config.options))
+                       progress=sys.stderr.isatty(), concurrency=concurrency, model=model, seed=seed, backend=backend,
+                       options=dict(config.options), draft=draft)
     if as_json:
         print(json.dumps(summary))
     else:

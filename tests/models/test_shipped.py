@@ -7,11 +7,11 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from ponder.errors import ModelNotFoundError
-from ponder.models import SHIPPED, resolve
+from ponder.models import LANGUAGE_MODELS, resolve
 from ponder.tasks import arith
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", LANGUAGE_MODELS)
 def test_shipped_model_loads_with_auto_classes_and_answers(name):
     path = resolve(name)
     for file in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "card.md"):
@@ -32,7 +32,7 @@ def test_shipped_model_loads_with_auto_classes_and_answers(name):
 
 
 def test_the_draft_is_at_least_three_times_smaller():
-    sizes = {name: AutoModelForCausalLM.from_pretrained(resolve(name)).num_parameters() for name in SHIPPED}
+    sizes = {name: AutoModelForCausalLM.from_pretrained(resolve(name)).num_parameters() for name in LANGUAGE_MODELS}
     assert 2.5e6 <= sizes["ponder-arith"] <= 3.5e6
     assert sizes["ponder-arith"] >= 3 * sizes["ponder-arith-draft"]
 
@@ -41,3 +41,24 @@ def test_unknown_model_name_is_a_clear_error(tmp_path):
     with pytest.raises(ModelNotFoundError, match="ponder-arith-huge"):
         resolve("ponder-arith-huge")
     assert resolve(str(Path(resolve("ponder-arith")))) == resolve("ponder-arith")
+
+
+def test_the_reward_model_loads_with_auto_classes_and_prefers_right_solutions():
+    from transformers import AutoModelForSequenceClassification
+
+    from ponder.verifiers.orm import RewardModel
+
+    path = resolve("ponder-arith-orm")
+    assert (path / "card.md").is_file() and (path / "model.safetensors").stat().st_size < 10 * 2**20
+    assert AutoModelForSequenceClassification.from_pretrained(path).config.num_labels == 1
+    orm = RewardModel("ponder-arith-orm")
+    problems = [p for p in arith.problems(5, 40) if p.level >= 2][:12]
+    right = [orm.probabilities(p.messages(), [p.solution])[0] for p in problems]
+    # the same solutions with the last equation's result off by one, carried into the answer
+    wrong = []
+    for p in problems:
+        *head, last, _ = p.solution.splitlines()
+        value = int(last.split("=")[1]) + 1
+        wrong.append(orm.probabilities(p.messages(), ["\n".join(head + [f"{last.split('=')[0]}={value}",
+                                                                          f"Answer: {value}"])])[0])
+    assert sum(r > w for r, w in zip(right, wrong)) >= 9  # a right solution outscores its slipped twin

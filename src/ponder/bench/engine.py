@@ -2,9 +2,13 @@
 
 Cases (issue #3): (a) n=64 x 128 new tokens from a short prompt; (b) the same from a long few-shot prompt;
 (c) 16 concurrent requests, n=4 each; (d) speculative decoding on against off, one sample, greedy and T=0.7.
-Each side of each case runs in a fresh process, so its peak memory (resident set) is its own; both sides
-warm up first, then report the median of up to three timed runs. Cases (a)-(c) generate exactly 128 tokens per sample (EOS ignored on both sides) so the work is
-equal; case (d) answers real arith problems and stops at EOS, since acceptance depends on real text.
+In cases (a)-(c) each side runs in a fresh process, so its peak memory (resident set) is its own; both sides
+warm up first, then report the median of up to three timed runs; they generate exactly 128 tokens per sample
+(EOS ignored on both sides) so the work is equal. Case (d) answers real arith problems and stops at EOS, since
+acceptance depends on real text; its two sides are one engine with the draft and one without over the same
+target weights, in one process, timed in alternation (on, off, off, on, on, off), because this machine's speed
+drifts by tens of percent between runs and alternation cancels the drift; its ratio is the median of the
+per-round ratios, and its peak memory is that process's (both sides).
 """
 
 from __future__ import annotations
@@ -36,14 +40,13 @@ def _prompts(tokenizer, kind: str, count: int = 1, long_tokens: int = 600) -> li
             return [text]
 
 
-def _side(case: str, side: str, model: str, draft: str, device: str, threads: int | None) -> dict:
+def _side(case: str, side: str, model: str, device: str, threads: int | None) -> dict:
     """One side of one case, in its own process: tokens generated, seconds, peak resident memory."""
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from ponder.engine import LLMEngine, SamplingParams
-    from ponder.engine.speculative import SpeculationStats
     from ponder.models import resolve
 
     if threads:
@@ -55,7 +58,6 @@ def _side(case: str, side: str, model: str, draft: str, device: str, threads: in
     # the long prompt needs more positions than the model was trained on: speed, not quality, is measured
     target.config.max_position_embeddings = max(target.config.max_position_embeddings, 1024)
     parameters = sum(p.numel() for p in target.parameters())
-    stats = {}
 
     if case in ("short", "long", "concurrent"):
         n, prompts = (4, _prompts(tokenizer, "short", 16)) if case == "concurrent" else (64, _prompts(tokenizer, case))
@@ -75,23 +77,9 @@ def _side(case: str, side: str, model: str, draft: str, device: str, threads: in
                                               min_new_tokens=NEW_TOKENS, pad_token_id=tokenizer.pad_token_id)
                     total += (out.shape[1] - ids["input_ids"].shape[1]) * n
                 return total
-    else:  # speculative-greedy | speculative-sampled: ponder with the draft ("ponder") against without ("off")
-        temperature = 0.0 if case == "speculative-greedy" else 0.7
-        draft_model = None
-        if side == "ponder":
-            draft_model = AutoModelForCausalLM.from_pretrained(resolve(draft), dtype=torch.float32).to(device).eval()
-        engine = LLMEngine(target, tokenizer, seed=0, draft=draft_model, prefix_cache_bytes=0)
-        prompts = _prompts(tokenizer, "short", 24)
-        def work():
-            total = 0
-            for i, text in enumerate(prompts):  # one sample at a time: the latency-bound case
-                [out] = engine.generate([text], SamplingParams(temperature=temperature, seed=i, max_tokens=NEW_TOKENS))
-                total += len(out.samples[0].token_ids)
-            return total
-
+    else:
+        raise ValueError(case)
     work()  # warm-up: first-call allocations and kernel selection
-    if side == "ponder" and case.startswith("speculative"):
-        engine.speculator.stats = SpeculationStats()  # count the timed runs only
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -103,14 +91,71 @@ def _side(case: str, side: str, model: str, draft: str, device: str, threads: in
             torch.cuda.synchronize()
         runs.append((time.perf_counter() - start, tokens))
     seconds, tokens = sorted(runs, key=lambda r: r[1] / r[0])[len(runs) // 2]
-    if side == "ponder" and case.startswith("speculative"):
-        stats = {"acceptance_rate": round(engine.speculator.stats.acceptance_rate, 4),
-                 "proposed": engine.speculator.stats.proposed, "accepted": engine.speculator.stats.accepted}
     peak = (torch.cuda.max_memory_allocated() if device.startswith("cuda")
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     return {"tokens": tokens, "seconds": round(seconds, 3), "tokens_per_s": round(tokens / seconds, 1), "runs": len(runs),
             "peak_memory_mb": round(peak / 2**20, 1), "gflops": round(2 * parameters * tokens / seconds / 1e9, 2),
-            "parameters": parameters, **stats}
+            "parameters": parameters}
+
+
+def _speculative(case: str, model: str, draft: str, device: str, threads: int | None) -> dict:
+    """Case (d) in one process: the engine with the draft ("ponder") against the engine without ("off"), timed
+    in alternation; one sample at a time (the latency-bound case) over 24 arith problems."""
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ponder.engine import LLMEngine, SamplingParams
+    from ponder.engine.speculative import SpeculationStats
+    from ponder.models import resolve
+
+    if threads:
+        torch.set_num_threads(threads)
+    transformers.utils.logging.disable_progress_bar()
+    tokenizer = AutoTokenizer.from_pretrained(resolve(model))
+    load = lambda name: AutoModelForCausalLM.from_pretrained(resolve(name), dtype=torch.float32).to(device).eval()
+    target = load(model)
+    engines = {"ponder": LLMEngine(target, tokenizer, seed=0, draft=load(draft), prefix_cache_bytes=0),
+               "off": LLMEngine(target, tokenizer, seed=0, prefix_cache_bytes=0)}
+    temperature = 0.0 if case == "speculative-greedy" else 0.7
+    prompts = _prompts(tokenizer, "short", 24)
+
+    def work(engine) -> int:
+        total = 0
+        for i, text in enumerate(prompts):
+            [out] = engine.generate([text], SamplingParams(temperature=temperature, seed=i, max_tokens=NEW_TOKENS))
+            total += len(out.samples[0].token_ids)
+        return total
+
+    for engine in engines.values():
+        work(engine)  # warm-up
+    engines["ponder"].speculator.stats = SpeculationStats()  # count the timed runs only
+    runs: dict[str, list[tuple[float, int]]] = {"ponder": [], "off": []}
+    for order in (("ponder", "off"), ("off", "ponder"), ("ponder", "off")):
+        for side in order:
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            tokens = work(engines[side])
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            runs[side].append((time.perf_counter() - start, tokens))
+    peak = (torch.cuda.max_memory_allocated() if device.startswith("cuda")
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    parameters = sum(p.numel() for p in target.parameters())
+    figures = {}
+    for side, timed in runs.items():
+        seconds, tokens = sorted(timed, key=lambda r: r[1] / r[0])[len(timed) // 2]
+        figures[side] = {"tokens": tokens, "seconds": round(seconds, 3), "tokens_per_s": round(tokens / seconds, 1),
+                         "runs": len(timed), "peak_memory_mb": round(peak / 2**20, 1),
+                         "gflops": round(2 * parameters * tokens / seconds / 1e9, 2), "parameters": parameters}
+    stats = engines["ponder"].speculator.stats
+    figures["ponder"].update(acceptance_rate=round(stats.acceptance_rate, 4), proposed=stats.proposed,
+                             accepted=stats.accepted,
+                             tokens_per_step=round(sum(t for _, t in runs["ponder"]) / max(stats.steps, 1), 2))
+    ratios = sorted((p[1] / p[0]) / (o[1] / o[0]) for p, o in zip(runs["ponder"], runs["off"]))
+    figures["speedup"] = round(ratios[len(ratios) // 2], 3)
+    return figures
 
 
 CASES = {  # name: (the peer's side, what the ratio is called)
@@ -130,13 +175,19 @@ def run(model: str = "ponder-arith", draft: str = "ponder-arith-draft", device: 
     context = multiprocessing.get_context("spawn")
     for case in cases:
         peer, ratio = CASES[case]
-        figures = {}
-        for side in ("ponder", peer):
+        if case.startswith("speculative"):
             if progress:
-                progress(f"{case}: {side}")
+                progress(f"{case}: with and without the draft, alternating")
             with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-                figures[side] = pool.submit(_side, case, side, model, draft, device, threads).result()
-        figures["speedup"] = round(figures["ponder"]["tokens_per_s"] / figures[peer]["tokens_per_s"], 3)
+                figures = pool.submit(_speculative, case, model, draft, device, threads).result()
+        else:
+            figures = {}
+            for side in ("ponder", peer):
+                if progress:
+                    progress(f"{case}: {side}")
+                with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+                    figures[side] = pool.submit(_side, case, side, model, device, threads).result()
+            figures["speedup"] = round(figures["ponder"]["tokens_per_s"] / figures[peer]["tokens_per_s"], 3)
         results["cases"][case] = figures
         results[ratio] = figures["speedup"]
     if "short" in results["cases"]:

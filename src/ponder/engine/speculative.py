@@ -8,6 +8,11 @@ once.
     # else resample from max(q - p, 0) normalised — this keeps the target distribution exactly.
     # Every draft accepted: one more token from q_{k+1}, free.
 
+k adapts as in transformers' assisted generation: 2 more after a step whose every draft was accepted, 1 fewer
+after any rejection (from `num_tokens`, between 1 and 3 x `num_tokens`). On a CPU a target pass over k+1 tokens
+costs much more than a pass over one (small matrix products do not batch well there), so the steps that a
+good draft makes long pay off most.
+
 Both distributions are the processed ones (temperature, top-k, top-p, min-p), so the output follows exactly
 the distribution that plain sampling with the same parameters draws from; greedy rows accept a draft token
 when it is the target's argmax. The KV columns of rejected tokens are dropped in both models.
@@ -41,7 +46,7 @@ class SpeculationStats:
 class Speculator:
     """Args:
         draft: the draft causal LM (same vocabulary as the target), on the target's device.
-        num_tokens: k, the tokens proposed per step.
+        num_tokens: k, the tokens proposed at first per step (then adapted, up to 3 x num_tokens).
         prefix_cache_bytes: memory for the draft's own prefix cache.
     """
 
@@ -53,6 +58,7 @@ class Speculator:
             raise InvalidArgumentError(f"the draft's vocabulary ({draft_vocab}) differs from the target's ({target_vocab})")
         self.draft = ModelRunner(draft, PrefixCache(prefix_cache_bytes))
         self.k = num_tokens
+        self.max_k = 3 * num_tokens
         self.lag: dict[int, int] = {}  # seq_id -> its last tokens that the draft's KV does not hold yet
         self.stats = SpeculationStats()
 
@@ -104,6 +110,10 @@ class Speculator:
         for seq, a in zip(rows, accepted.tolist()):
             # unseen by the draft now: the new token, and d_k too when every draft was accepted
             self.lag[seq.seq_id] = (2 if a == k else 1) if k else self.lag[seq.seq_id] + 1
+        # the heuristic schedule of transformers' assisted generation: propose 2 more after a step whose every
+        # draft was accepted, 1 fewer after any rejection
+        if k:
+            self.k = min(self.k + 2, self.max_k) if bool((accepted == k).all()) else max(self.k - 1, 1)
         self.stats.steps += 1
         self.stats.proposed += k * len(rows)
         self.stats.accepted += int(accepted.sum())

@@ -22,8 +22,14 @@ from ponder.verifiers.answer import equivalent
 
 
 def evaluate(task: str, problems: list, strategy: str, generator: Generator, config: StrategyConfig, *,
-             verifier: Verifier | None = None, out: str | Path | None = None, progress: bool = True, **meta) -> dict:
-    """Evaluate `strategy` on `problems`; returns the summary (see DESIGN.md, `ponder eval --json`)."""
+             verifier: Verifier | None = None, out: str | Path | None = None, progress: bool = True,
+             concurrency: int | None = None, **meta) -> dict:
+    """Evaluate `strategy` on `problems`; returns the summary (see DESIGN.md, `ponder eval --json`).
+
+    `concurrency` caps the problems in flight at once (None: all of them, the most throughput; 1: one at a
+    time, so `wall_s_per_problem` is each problem's latency)."""
+    if concurrency is not None and concurrency < 1:
+        raise InvalidArgumentError(f"concurrency={concurrency} must be >= 1")
     if strategy not in STRATEGIES:
         raise InvalidArgumentError(f"unknown strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
     records_file = None
@@ -33,7 +39,7 @@ def evaluate(task: str, problems: list, strategy: str, generator: Generator, con
     started = time.perf_counter()
     try:
         records = asyncio.run(_run_all(problems, STRATEGIES[strategy], generator, verifier, config, records_file,
-                                       progress, f"{strategy}@{config.budget}"))
+                                       progress, f"{strategy}@{config.budget}", concurrency))
     finally:
         if records_file:
             records_file.close()
@@ -53,8 +59,13 @@ def evaluate(task: str, problems: list, strategy: str, generator: Generator, con
         "samples_per_problem": round(sum(r["samples"] for r in records) / n, 2),
         "tokens_generated_per_problem": round(sum(r["tokens"]["generated"] for r in records) / n, 1),
         "tokens_prompt_per_problem": round(sum(r["tokens"]["prompt"] for r in records) / n, 1),
+        "tokens_generated_per_problem_by_model": {
+            name: round(sum(r["tokens"]["by_model"].get(name, {}).get("generated", 0) for r in records) / n, 1)
+            for name in sorted({name for r in records for name in r["tokens"]["by_model"]})},
         "wall_s": round(wall_s, 2),
         "wall_s_per_problem": round(wall_s / n, 4),
+        "latency_s_per_problem": round(sum(r["wall_s"] for r in records) / n, 4),
+        "concurrency": concurrency or n,
         "temperature": config.sampling.temperature,
         "verifier": verifier.name if verifier else None,
         **meta,
@@ -64,9 +75,13 @@ def evaluate(task: str, problems: list, strategy: str, generator: Generator, con
     return summary
 
 
-async def _run_all(problems, run, generator, verifier, config, records_file, progress, label) -> list[dict]:
+async def _run_all(problems, run, generator, verifier, config, records_file, progress, label, concurrency
+                   ) -> list[dict]:
+    gate = asyncio.Semaphore(concurrency or len(problems))
+
     async def one(problem):
-        result = await run(problem, generator, verifier, config)
+        async with gate:
+            result = await run(problem, generator, verifier, config)
         return {
             "id": problem.id,
             "level": problem.level,
@@ -76,7 +91,9 @@ async def _run_all(problems, run, generator, verifier, config, records_file, pro
             "samples": result.samples,
             "tokens": result.tokens,
             "stop_reason": result.stop_reason,
+            "wall_s": result.wall_s,
             "votes": result.votes,
+            "details": result.details,
             "candidates": [c.text for c in result.candidates],
         }
 

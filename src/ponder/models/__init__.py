@@ -7,7 +7,9 @@ from pathlib import Path
 
 from ponder.errors import ModelNotFoundError
 
-SHIPPED = ("ponder-arith", "ponder-arith-draft")
+LANGUAGE_MODELS = ("ponder-arith", "ponder-arith-draft")
+REWARD_MODELS = ("ponder-arith-orm",)  # sequence classifiers (verifiers/orm.py)
+SHIPPED = LANGUAGE_MODELS + REWARD_MODELS
 DEFAULT_MODEL = "ponder-arith"
 
 
