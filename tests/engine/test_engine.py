@@ -56,6 +56,28 @@ def test_requests_that_arrive_mid_run_join_the_batch_and_answer_as_alone(engine)
         assert tokens == expected
 
 
+def test_rows_that_leave_and_join_in_place_keep_every_answer_exact(monkeypatch):
+    """9 requests through 5 rows: finished rows are overwritten by rows from the end and newcomers are written
+    into spare rows of the KV storage; every answer must still be generate's."""
+    from ponder.engine.kv_cache import KV
+
+    calls = {"joined": 0, "in_place": 0}
+    joined = KV.joined
+
+    def counted(self, parts):
+        out = joined(self, parts)
+        calls["joined"] += 1
+        calls["in_place"] += out is not None
+        return out
+    monkeypatch.setattr(KV, "joined", counted)
+    engine = LLMEngine.from_pretrained(resolve("ponder-arith"), max_rows=5)
+    prompts = [prompt(engine, i % 6) for i in range(9)]
+    outputs = engine.generate(prompts, SamplingParams(temperature=0, max_tokens=80))
+    for text, out in zip(prompts, outputs):
+        assert out.samples[0].token_ids == hf_greedy(engine, text)
+    assert calls["in_place"] >= 1 and engine.runner.kv.rows == 0
+
+
 def test_seeded_sampling_is_reproducible_and_each_sample_differs(engine):
     params = SamplingParams(n=8, temperature=1.0, max_tokens=40, seed=123)
     a = engine.generate([prompt(engine)], params)[0].samples

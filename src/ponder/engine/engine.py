@@ -81,7 +81,7 @@ class LLMEngine:
         self.eos = set(_as_list(model.generation_config.eos_token_id or tokenizer.eos_token_id))
         self.scheduler = Scheduler(max_rows)
         self.prefix_cache = PrefixCache(prefix_cache_bytes)
-        self.runner = ModelRunner(model, self.prefix_cache)
+        self.runner = ModelRunner(model, self.prefix_cache, max_rows)
         self.sampler = Sampler()
         self.speculator = Speculator(draft, model, num_speculative_tokens) if draft is not None else None
         self.rng = random.Random(seed)

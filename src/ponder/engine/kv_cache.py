@@ -1,5 +1,8 @@
 """The batch's KV cache: one left-padded tensor pair per layer, rows in the scheduler's order.
 
+The tensors are views of a larger storage with spare columns (so a step appends in place) and spare rows (so
+a request joins in place); a row that leaves is overwritten by a row from the end (so the rest stay put).
+
 Rows have different lengths, so each is left-padded to the longest and an attention mask marks its real
 columns; every row's RoPE positions count its real tokens only, so padding never shifts a row's positions.
 This module is the only one that touches `transformers`' cache internals (`DynamicCache` and its layers'
@@ -25,7 +28,8 @@ class KV:
     keys: list[torch.Tensor]
     values: list[torch.Tensor]
     mask: torch.Tensor
-    # buffers with spare columns whose first `length` columns are `keys`/`values` (set after a forward pass)
+    # per layer the storage that keys/values are views of: [rows or more, kv_heads, length or more, head_dim];
+    # spare columns let a step append without a copy, spare rows let requests join without one
     buffers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     @property
@@ -46,15 +50,66 @@ class KV:
         return cls([blank] * layers, [blank] * layers, torch.zeros(rows, 0, dtype=torch.long, device=device))
 
     def select(self, indices: list[int]) -> KV:
+        """Rows `indices`, in that order. When only the rows of the first len(indices) slots change and each
+        takes a row from beyond them (the scheduler fills the slots of rows that left with rows from the end),
+        those few rows are copied into their slots in place; otherwise the batch is rebuilt in one copy."""
+        n = len(indices)
         if indices == list(range(self.rows)):
             return self
-        return KV.assemble([(self, indices, 1)])
+        moves = [(slot, row) for slot, row in enumerate(indices) if slot != row]
+        if self.buffers is None or any(row < n for _, row in moves) or len(set(indices)) < n:
+            return KV.assemble([(self, indices, 1)])
+        if moves:
+            slots = torch.tensor([slot for slot, _ in moves], device=self.mask.device)
+            rows = torch.tensor([row for _, row in moves], device=self.mask.device)
+            for kb, vb in self.buffers:
+                kb[slots] = kb[rows]
+                vb[slots] = vb[rows]
+        return KV([kb[:n, :, :self.length] for kb, _ in self.buffers],
+                  [vb[:n, :, :self.length] for _, vb in self.buffers], self.mask[indices], self.buffers).trimmed()
+
+    def joined(self, parts: list[tuple[KV | None, list[int] | int, int]]) -> KV | None:
+        """These rows and the rows of `parts` (as in `assemble`) written into the spare rows of the storage, with
+        no copy of the rows already there; None when the storage has too few spare rows or a new row is longer
+        than the batch (then `assemble` rebuilds it)."""
+        if self.buffers is None or self.rows == 0:
+            return None
+        added = sum((len(rows) if kv is not None else 1) * n for kv, rows, n in parts)
+        if self.rows + added > self.buffers[0][0].shape[0]:
+            return None
+        extents = []
+        for kv, rows, _ in parts:
+            real = kv.mask[rows].any(0).nonzero() if kv is not None else []
+            extents.append(kv.length - int(real[0]) if len(real) else 0)
+        if max(extents) > self.length:
+            return None
+        storage = [t for pair in self.buffers for t in pair]
+        masks, r = [self.mask], self.rows
+        for (kv, rows, n), extent in zip(parts, extents):
+            if kv is None:  # copies of a row of the batch
+                for t in storage:
+                    t[r:r + n] = t[rows:rows + 1]
+                masks.append(torch.cat(masks)[rows:rows + 1].expand(n, -1))
+                r += n
+                continue
+            count = len(rows) * n
+            columns = slice(self.length - extent, self.length)
+            for t, u in zip(storage, [t for pair in zip(kv.keys, kv.values) for t in pair]):
+                t[r:r + count, :, :self.length - extent] = 0  # masked, but never garbage (0 x NaN is NaN)
+                t[r:r + count, :, columns] = u[rows, :, kv.length - extent:].repeat_interleave(n, dim=0)
+            mask = self.mask.new_zeros(count, self.length)
+            mask[:, columns] = kv.mask[rows, kv.length - extent:].repeat_interleave(n, dim=0)
+            masks.append(mask)
+            r += count
+        return KV([kb[:r, :, :self.length] for kb, _ in self.buffers],
+                  [vb[:r, :, :self.length] for _, vb in self.buffers], torch.cat(masks), self.buffers)
 
     @staticmethod
-    def assemble(parts: list[tuple[KV | None, list[int] | int, int]]) -> KV:
+    def assemble(parts: list[tuple[KV | None, list[int] | int, int]], capacity: int = 0) -> KV:
         """A new batch, written in one copy. Each part (kv, rows, n) adds rows `rows` of `kv`, or, when kv is
         None, row `rows` of the batch built so far (a fork); a part of one row may repeat it n times. Rows are
-        left-padded to the longest real extent, and the buffers get spare columns for the next steps."""
+        left-padded to the longest real extent; the storage gets spare columns for the next steps and room for
+        `capacity` rows in all."""
         template = next(kv for kv, _, _ in parts if kv is not None)
         extents = []  # each part's columns from its first real one
         for kv, rows, _ in parts:
@@ -62,8 +117,9 @@ class KV:
             extents.append(kv.length - int(real[0]) if len(real) else 0)
         length = max(extents, default=0)
         total = sum((len(rows) if kv is not None else 1) * n for kv, rows, n in parts)
-        keys = [k.new_zeros(total, k.shape[1], length + HEADROOM, k.shape[3]) for k in template.keys]
-        values = [v.new_zeros(total, v.shape[1], length + HEADROOM, v.shape[3]) for v in template.values]
+        room = max(total, capacity)
+        keys = [k.new_zeros(room, k.shape[1], length + HEADROOM, k.shape[3]) for k in template.keys]
+        values = [v.new_zeros(room, v.shape[1], length + HEADROOM, v.shape[3]) for v in template.values]
         mask = template.mask.new_zeros(total, length)
         r = 0
         for (kv, rows, n), extent in zip(parts, extents):
@@ -82,7 +138,7 @@ class KV:
                     t[dst, :, columns] = u[src, :, kv.length - extent:]  # broadcast over n copies of one row
                 mask[dst, columns] = kv.mask[src, kv.length - extent:]
                 r += count * n
-        return KV([k[:, :, :length] for k in keys], [v[:, :, :length] for v in values], mask,
+        return KV([k[:total, :, :length] for k in keys], [v[:total, :, :length] for v in values], mask,
                   list(zip(keys, values)))
 
     def prefix(self, length: int) -> KV:
@@ -96,14 +152,15 @@ class KV:
                   self.buffers)
 
     def trimmed(self) -> KV:
-        """Without the leading columns that are padding in every row (left by rows that have gone)."""
-        if self.rows == 0:
-            return KV([k[:, :, :0] for k in self.keys], [v[:, :, :0] for v in self.values], self.mask[:, :0])
+        """Without the leading columns that are padding in every row (left by rows that have gone); views,
+        buffers included, so nothing is copied."""
         real = self.mask.any(0).nonzero()
         start = int(real[0]) if len(real) else self.length
         if start == 0:
             return self
-        return KV([k[:, :, start:] for k in self.keys], [v[:, :, start:] for v in self.values], self.mask[:, start:])
+        buffers = [(kb[:, :, start:], vb[:, :, start:]) for kb, vb in self.buffers] if self.buffers else None
+        return KV([k[:, :, start:] for k in self.keys], [v[:, :, start:] for v in self.values], self.mask[:, start:],
+                  buffers)
 
     def compacted(self) -> KV:
         """Every row's real columns moved to the right end, in order, so holes become left padding."""
@@ -119,33 +176,35 @@ class KV:
         in place into spare columns (allocated with headroom when there are too few), not concatenated."""
         need = self.length + width
         buffers = self.buffers
-        if buffers is None or buffers[0][0].shape[2] < need or buffers[0][0].shape[0] != self.rows:
+        if buffers is None or buffers[0][0].shape[2] < need or buffers[0][0].shape[0] < self.rows:
+            rows = max(self.rows, buffers[0][0].shape[0] if buffers else 0)  # keep the spare rows
             buffers = []
             for k, v in zip(self.keys, self.values):
-                kb = k.new_empty(k.shape[0], k.shape[1], need + HEADROOM, k.shape[3])
+                kb = k.new_empty(rows, k.shape[1], need + HEADROOM, k.shape[3])
                 vb = v.new_empty(kb.shape)
-                kb[:, :, :self.length] = k
-                vb[:, :, :self.length] = v
+                kb[:self.rows, :, :self.length] = k
+                vb[:self.rows, :, :self.length] = v
                 buffers.append((kb, vb))
         cache = DynamicCache()
-        cache.layers = [_InPlaceLayer(kb, vb, self.length) for kb, vb in buffers]
+        cache.layers = [_InPlaceLayer(kb, vb, self.rows, self.length) for kb, vb in buffers]
         return cache
 
     @classmethod
     def from_cache(cls, cache: DynamicCache, mask: torch.Tensor) -> KV:
         return cls([layer.keys for layer in cache.layers], [layer.values for layer in cache.layers], mask,
-                   [(layer.key_buffer, layer.value_buffer) for layer in cache.layers])
+                   [(layer.key_storage, layer.value_storage) for layer in cache.layers])
 
 
 class _InPlaceLayer(DynamicLayer):
-    """A DynamicLayer that writes new columns into preallocated buffers instead of concatenating (which
+    """A DynamicLayer that writes new columns into preallocated storage instead of concatenating (which
     copies the whole cache at every step: most of the decode time of a small model, measured)."""
 
-    def __init__(self, key_buffer: torch.Tensor, value_buffer: torch.Tensor, length: int):
+    def __init__(self, key_storage: torch.Tensor, value_storage: torch.Tensor, rows: int, length: int):
         super().__init__()
-        self.key_buffer, self.value_buffer, self.length = key_buffer, value_buffer, length
-        self.dtype, self.device = key_buffer.dtype, key_buffer.device
-        self.keys, self.values = key_buffer[:, :, :length], value_buffer[:, :, :length]
+        self.key_storage, self.value_storage = key_storage, value_storage
+        self.key_buffer, self.value_buffer, self.length = key_storage[:rows], value_storage[:rows], length
+        self.dtype, self.device = key_storage.dtype, key_storage.device
+        self.keys, self.values = self.key_buffer[:, :, :length], self.value_buffer[:, :, :length]
         self.is_initialized = True
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):

@@ -16,8 +16,9 @@ from ponder.engine.scheduler import StepPlan
 
 
 class ModelRunner:
-    def __init__(self, model, prefix_cache: PrefixCache):
+    def __init__(self, model, prefix_cache: PrefixCache, max_rows: int = 256):
         self.model = model
+        self.max_rows = max_rows  # the most rows the KV storage is ever sized for
         self.prefix_cache = prefix_cache
         config = model.config.get_text_config()
         self.layers = config.num_hidden_layers
@@ -41,16 +42,18 @@ class ModelRunner:
     def apply(self, plan: StepPlan) -> None:
         """Drop the rows that left, copy forked rows, add the rows of admitted requests: one copy of the
         batch when its rows change, none when they do not."""
+        self.kv = self.kv.select(plan.keep)
         if not plan.joining:
-            self.kv = self.kv.select(plan.keep)
             return
-        parts = [(self.kv, plan.keep, 1)]
+        parts = []
         for request, source in plan.joining:
             if source is not None:  # a fork: copies of a running row (a kept row, or one that joined before)
                 parts.append((None, source, len(request.seqs)))
             else:
                 parts.append((self.prefill(request.prompt_ids[:-1]), [0], len(request.seqs)))
-        self.kv = KV.assemble(parts)
+        # into the storage's spare rows when they fit; else one copy into new storage with room to grow
+        self.kv = self.kv.joined(parts) or KV.assemble([(self.kv, list(range(self.kv.rows)), 1)] + parts,
+                                                       capacity=min(2 * len(plan.rows), self.max_rows))
 
     @torch.inference_mode()
     def forward(self, rows: list[Sequence], tokens: list[list[int]], offset: int = 0,

@@ -56,7 +56,11 @@ class Scheduler:
         return bool(self.waiting or any(not s.finished for s in self.running))
 
     def schedule(self) -> StepPlan:
-        keep = [i for i, s in enumerate(self.running) if not s.finished]
+        # rows that stay: the first `alive` slots keep their rows, except that the slot of a row that left takes
+        # a row from the end, so the runner moves a few rows instead of rebuilding the batch
+        alive = sum(not s.finished for s in self.running)
+        tail = iter([i for i, s in enumerate(self.running) if i >= alive and not s.finished])
+        keep = [i if not self.running[i].finished else next(tail) for i in range(alive)]
         plan = StepPlan(keep, left=[s for s in self.running if s.finished])
         rows = [self.running[i] for i in keep]
         deferred = deque()
