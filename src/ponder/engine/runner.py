@@ -51,9 +51,10 @@ class ModelRunner:
                 parts.append((None, source, len(request.seqs)))
             else:
                 parts.append((self.prefill(request.prompt_ids[:-1]), [0], len(request.seqs)))
-        # into the storage's spare rows when they fit; else one copy into new storage with room to grow
-        self.kv = self.kv.joined(parts) or KV.assemble([(self.kv, list(range(self.kv.rows)), 1)] + parts,
-                                                       capacity=min(2 * len(plan.rows), self.max_rows))
+        # into the storage's spare rows when they fit; else one copy into new storage, with room for more rows
+        # when requests are joining a running batch (continuous batching: more will come)
+        room = min(2 * len(plan.rows), self.max_rows) if self.kv.rows else 0
+        self.kv = self.kv.joined(parts) or KV.assemble([(self.kv, list(range(self.kv.rows)), 1)] + parts, room)
 
     @torch.inference_mode()
     def forward(self, rows: list[Sequence], tokens: list[list[int]], offset: int = 0,
