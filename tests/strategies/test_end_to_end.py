@@ -52,12 +52,16 @@ def test_each_strategy_answers_and_accounts_for_its_tokens(strategy, target, dra
         assert result.stop_reason
 
 
-def test_early_stopping_spends_less_than_the_vote_and_agrees_with_it(target):
-    for problem in EASY:
-        vote = solve("vote", problem, target, 32)
-        adaptive = solve("adaptive-vote", problem, target, 32)
-        deepconf = solve("deepconf", problem, target, 32)
-        assert adaptive.stop_reason == "confident" and deepconf.stop_reason == "consensus"
-        assert adaptive.answer == vote.answer == deepconf.answer == problem.answer
-        for early in (adaptive, deepconf):
-            assert early.tokens["generated"] < vote.tokens["generated"] / 2, early.tokens
+def test_early_stopping_spends_less_than_the_vote_and_agrees_with_it():
+    generator = LocalGenerator("ponder-arith", seed=5)  # its own, so its samples do not depend on the test order
+    try:
+        for problem in [p for p in PROBLEMS if p.level == 1][:2]:
+            vote = solve("vote", problem, generator, 32)
+            adaptive = solve("adaptive-vote", problem, generator, 32)
+            deepconf = solve("deepconf", problem, generator, 32)
+            assert adaptive.stop_reason == "confident" and deepconf.stop_reason == "consensus"
+            assert adaptive.answer == vote.answer == deepconf.answer == problem.answer
+            for early in (adaptive, deepconf):
+                assert early.tokens["generated"] < vote.tokens["generated"] / 2, early.tokens
+    finally:
+        generator.close()
