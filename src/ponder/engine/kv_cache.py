@@ -77,10 +77,7 @@ class KV:
         added = sum((len(rows) if kv is not None else 1) * n for kv, rows, n in parts)
         if self.rows + added > self.buffers[0][0].shape[0]:
             return None
-        extents = []
-        for kv, rows, _ in parts:
-            real = kv.mask[rows].any(0).nonzero() if kv is not None else []
-            extents.append(kv.length - int(real[0]) if len(real) else 0)
+        extents = [_extent(kv, rows) for kv, rows, _ in parts]
         if max(extents) > self.length:
             return None
         storage = [t for pair in self.buffers for t in pair]
@@ -111,10 +108,7 @@ class KV:
         left-padded to the longest real extent; the storage gets spare columns for the next steps and room for
         `capacity` rows in all."""
         template = next(kv for kv, _, _ in parts if kv is not None)
-        extents = []  # each part's columns from its first real one
-        for kv, rows, _ in parts:
-            real = kv.mask[rows].any(0).nonzero() if kv is not None and rows else []
-            extents.append(kv.length - int(real[0]) if len(real) else 0)
+        extents = [_extent(kv, rows) for kv, rows, _ in parts]
         length = max(extents, default=0)
         total = sum((len(rows) if kv is not None else 1) * n for kv, rows, n in parts)
         room = max(total, capacity)
@@ -217,6 +211,15 @@ class _InPlaceLayer(DynamicLayer):
 
     def get_seq_length(self) -> int:
         return self.length
+
+
+def _extent(kv: KV | None, rows: list[int] | int) -> int:
+    """The columns of `rows` of `kv` from the first that is real in any of them (0 for a fork part, whose
+    rows are copies of rows already placed)."""
+    if kv is None or not rows:
+        return 0
+    real = kv.mask[rows].any(0).nonzero()
+    return kv.length - int(real[0]) if len(real) else 0
 
 
 def _runs(rows: list[int]) -> list[tuple[int, int]]:
