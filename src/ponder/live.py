@@ -38,6 +38,8 @@ class Watched:
                 row["tokens"] += len(event.token_ids)
                 if event.finished:
                     row["state"] = event.finish_reason
+                    if event.finish_reason != "abort":  # read once, not at every refresh
+                        row["answer"] = self.extract(row["text"])
                 self._refresh()
                 yield event
         return Stream(events(), inner.n, 0, abort=inner.abort, fork=inner.fork, inherited=inner.inherited)
@@ -68,16 +70,10 @@ class Watched:
         for column, kwargs in (("#", {"justify": "right"}), ("state", {}), ("tokens", {"justify": "right"}),
                                ("answer", {"justify": "right"}), ("latest text", {"ratio": 1, "no_wrap": True})):
             table.add_column(column, **kwargs)
-        tally = Counter()
-        for row in self.samples:
-            if row["state"] in ("stop", "length"):
-                answer = self.extract(row["text"])
-                if answer is not None:
-                    tally[str(answer)] += 1
+        tally = Counter(str(row["answer"]) for row in self.samples if row.get("answer") is not None)
         first = max(len(self.samples) - ROWS, 0)
         for i, row in enumerate(self.samples[first:], first):
-            done = row["state"] in ("stop", "length")
-            answer = self.extract(row["text"]) if done else None
+            answer = row.get("answer")
             style = {"running": "cyan", "abort": "dim"}.get(row["state"], "")
             table.add_row(str(i), row["state"], str(row["tokens"]), "" if answer is None else str(answer),
                           row["text"].replace("\n", " | ")[-80:], style=style)
