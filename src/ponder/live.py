@@ -44,7 +44,8 @@ class Watched:
                 yield event
         return Stream(events(), inner.n, 0, abort=inner.abort, fork=inner.fork, inherited=inner.inherited)
 
-    async def score(self, prompt: Prompt, continuation: str, prefix: str = "") -> list[float]:
+    async def score(self, prompt: Prompt, continuation: str | list[str], prefix: str = ""
+                    ) -> list[float] | list[list[float]]:
         return await self.generator.score(prompt, continuation, prefix)
 
     def __enter__(self) -> Watched:

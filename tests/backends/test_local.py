@@ -91,6 +91,16 @@ def test_score_gives_the_logprobs_that_sampling_reported(target):
     assert scored == pytest.approx(out.token_logprobs[-len(scored) - 1:-1], abs=1e-4)  # all but the EOS
 
 
+def test_score_reads_a_list_of_steps_in_one_pass_as_if_each_were_read_alone(target):
+    out = run(generate(target, PROBLEMS[3].messages(), SamplingParams(temperature=0.0, max_tokens=128))).samples[0]
+    steps = [line + "\n" for line in out.text.split("\n")[:-1]] + [out.text.split("\n")[-1]]
+    together = run(target.score(PROBLEMS[3].messages(), steps))
+    assert len(together) == len(steps) >= 3
+    for i, step in enumerate(steps):
+        alone = run(target.score(PROBLEMS[3].messages(), step, prefix="".join(steps[:i])))
+        assert together[i] == pytest.approx(alone, abs=1e-4)
+
+
 def test_greedy_is_deterministic_and_ends_at_eos(target):
     params = SamplingParams(n=2, temperature=0.0, max_tokens=128)
     a = run(generate(target, PROBLEMS[0].messages(), params))

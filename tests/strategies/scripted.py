@@ -53,9 +53,11 @@ class ScriptedGenerator:
         self.scored: list[tuple[str, str]] = []  # (prefix, continuation) of each score call
         self._clock: asyncio.Task | None = None
 
-    async def score(self, prompt, continuation: str, prefix: str = "") -> list[float]:
+    async def score(self, prompt, continuation: str | list[str], prefix: str = ""):
         self.scored.append((prefix, continuation))
-        return [math.log(self.probability(continuation))] * len(continuation)
+        if isinstance(continuation, str):
+            return [math.log(self.probability(continuation))] * len(continuation)
+        return [[math.log(self.probability(step))] * len(step) for step in continuation]
 
     async def submit(self, prompt, params: SamplingParams, prefix: str = "") -> Stream:
         if len(self.script) < params.n:

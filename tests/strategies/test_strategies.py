@@ -1,6 +1,7 @@
 """Each strategy's decision logic, exactly, against scripted samples (scripted.py); the shared vote helpers."""
 
 import asyncio
+import math
 
 import pytest
 
@@ -110,6 +111,22 @@ def test_deepconf_prunes_traces_below_the_warm_up_bar_and_stops_on_consensus():
     assert result.samples < 16 and generator.aborted
 
 
+def test_deepconf_can_measure_confidence_by_the_sampled_tokens_logprobs():
+    # the top-k confidences say nothing here (all equal); the sampled tokens' logprobs set the bar and prune
+    warm = [Scripted(answer(7), logprob=lp) for lp in (-0.3, -0.2, -0.1, -0.05)]  # 10th percentile: -0.27
+    low = [Scripted(answer(1, pad=30), logprob=-2.0) for _ in range(4)]
+    high = [Scripted(answer(7, pad=1 + i), logprob=-0.15) for i in range(8)]
+    result, generator = solve("deepconf", warm + low + high, budget=16, warmup=4, parallel=4, window=4,
+                              consensus=0.99, measure="logprob")
+    assert result.details["threshold"] == pytest.approx(-0.27)
+    assert result.details["pruned"] == 4 and all(s.sent == 4 for s in generator.samples[4:8])
+    # 4 warm-up and 2 high traces vote, each with exp(its lowest window's mean logprob)
+    weights = [math.exp(lp) for lp in (-0.3, -0.2, -0.1, -0.05, -0.15, -0.15)]
+    assert result.answer == 7 and result.votes["7"] == pytest.approx(sum(weights), abs=1e-3)
+    with pytest.raises(InvalidArgumentError, match="measure='entropy'"):
+        solve("deepconf", [answer(1)] * 4, budget=4, measure="entropy")
+
+
 def test_weighted_vote_and_best_of_n_follow_the_verifier():
     good, bad = "2+3=5\nAnswer: 5", "2+3=6\nAnswer: 6"
     result, _ = solve("weighted-vote", [bad, bad, good], budget=3, verifier=ArithSteps())
@@ -142,18 +159,22 @@ def test_particle_filtering_resamples_towards_sound_steps():
 
 
 def test_spec_reason_keeps_the_drafted_steps_the_target_believes_and_rewrites_the_rest():
-    draft = ScriptedGenerator(["5+1=6\n", "6*2=13\n", "Answer: 12"], name="draft")
+    # the target reads each step as the draft finishes it; it rejects the second, so the draft is stopped
+    # there (its third step is never written), the target writes that step, and the draft goes on after it
+    draft = ScriptedGenerator(["5+1=6\n6*2=13\nAnswer: 13", "Answer: 12"], name="draft")
     target = ScriptedGenerator(["6*2=12\n"], name="target",
                                probability=lambda step: 0.9 if step in ("5+1=6\n", "Answer: 12") else 0.1)
     config = StrategyConfig(budget=1, draft=draft, options={"threshold": 0.5})
     result = asyncio.run(STRATEGIES["spec-reason"](PROBLEM, target, None, config))
     assert result.answer == 12 and result.candidates[0].text == "5+1=6\n6*2=12\nAnswer: 12"
     assert result.details["steps_accepted"] == 2 and result.details["steps_rewritten"] == 1
-    assert target.scored == [("", "5+1=6\n"), ("5+1=6\n", "6*2=13\n"), ("5+1=6\n6*2=12\n", "Answer: 12")]
-    assert target.prefixes == ["5+1=6\n"]  # the target wrote one step, after the accepted one
+    assert result.details["step_probabilities"] == [0.9, 0.1, 0.9]
+    assert target.scored == [("", ["5+1=6\n"]), ("5+1=6\n", ["6*2=13\n"]), ("5+1=6\n6*2=12\n", ["Answer: 12"])]
+    assert draft.prefixes == ["", "5+1=6\n6*2=12\n"] and target.prefixes == ["5+1=6\n"]
     by_model = result.tokens["by_model"]
-    assert by_model["draft"]["generated"] == 6 + 7 + 10 and by_model["target"]["generated"] == 7
-    assert by_model["target"]["prompt"] == 10 + 6 + 7 + 10  # its one request, and the scored steps
+    assert 6 + 7 <= by_model["draft"]["generated"] - 10 < 6 + 7 + 10  # stopped before "Answer: 13" was out
+    assert by_model["target"]["generated"] == 7
+    assert by_model["target"]["prompt"] == 10 + 6 + 7 + 10  # its one request, and the three steps it read
 
 
 def test_single_draws_one_sample_whatever_the_budget():

@@ -6,6 +6,7 @@
             await stream.abort()                                   # frees the compute at once
     more = await stream.fork(index, 4)                             # where supported: continue a running sample 4 ways
     logprobs = await generator.score(prompt, "23+15=38\\n")        # per-token logprobs, nothing generated
+    steps = await generator.score(prompt, ["3+4=7\\n", "7*2=14\\n"])  # one pass, one list per step
 
 `prefix` (on submit and score) continues the answer after text the assistant has already written, so
 step-wise strategies can extend a partial solution; a backend with a prefix cache computes the shared part once.
@@ -145,8 +146,11 @@ class Generator(Protocol):
 
     async def submit(self, prompt: Prompt, params: SamplingParams, prefix: str = "") -> Stream: ...
 
-    async def score(self, prompt: Prompt, continuation: str, prefix: str = "") -> list[float]:
-        """The logprob of each token of `continuation`, after the prompt and `prefix`."""
+    async def score(self, prompt: Prompt, continuation: str | list[str], prefix: str = ""
+                    ) -> list[float] | list[list[float]]:
+        """The logprob of each token of `continuation`, after the prompt and `prefix`. A list of segments
+        (steps, one after another) is read in the same single pass, each segment tokenized on its own, and
+        gives one list of logprobs per segment."""
         ...
 
 

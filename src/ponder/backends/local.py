@@ -6,6 +6,8 @@ batches them step by step, so an evaluation that submits every problem together 
 
 from __future__ import annotations
 
+import itertools
+
 import transformers
 
 from ponder.backends.base import Prompt, SamplingParams, Stream, TokenUsage, prompt_text
@@ -49,11 +51,17 @@ class LocalGenerator:
         ids = self.encode(prompt, prefix)
         return self._wrap(await self.engine.submit(ids, params), len(ids))
 
-    async def score(self, prompt: Prompt, continuation: str, prefix: str = "") -> list[float]:
+    async def score(self, prompt: Prompt, continuation: str | list[str], prefix: str = ""
+                    ) -> list[float] | list[list[float]]:
         ids = self.encode(prompt, prefix)
-        logprobs = await self.engine.score(ids, continuation)
+        segments = [continuation] if isinstance(continuation, str) else continuation
+        pieces = [self.tokenizer.encode(s, add_special_tokens=False) for s in segments]
+        logprobs = await self.engine.score(ids, [t for piece in pieces for t in piece])
         self.usage.add(prompt=len(ids) + len(logprobs))
-        return logprobs
+        if isinstance(continuation, str):
+            return logprobs
+        ends = list(itertools.accumulate(len(piece) for piece in pieces))
+        return [logprobs[end - len(piece):end] for piece, end in zip(pieces, ends)]
 
     def _wrap(self, stream: RequestStream, prompt_tokens: int) -> Stream:
         async def abort(index: int | None) -> None:

@@ -160,11 +160,14 @@ class Session:
         self.samples += n
         return stream
 
-    async def score(self, continuation: str, prefix: str = "", generator: Generator | None = None) -> list[float]:
-        """Per-token logprobs of `continuation` after the prompt and `prefix`."""
+    async def score(self, continuation: str | list[str], prefix: str = "", generator: Generator | None = None
+                    ) -> list[float] | list[list[float]]:
+        """Per-token logprobs of `continuation` after the prompt and `prefix` (a list of steps: one pass, one
+        list per step)."""
         generator = generator or self.generator
         logprobs = await generator.score(self.problem.messages(), continuation, prefix)
-        self._scored[generator.name] = self._scored.get(generator.name, 0) + len(logprobs)
+        count = len(logprobs) if isinstance(continuation, str) else sum(map(len, logprobs))
+        self._scored[generator.name] = self._scored.get(generator.name, 0) + count
         return logprobs
 
     async def expand(self, partial: Partial, n: int, delimiter: str, generator: Generator | None = None

@@ -1,6 +1,8 @@
 """deepconf: DeepConf online (Fu et al., 2025, "Deep Think with Confidence"), with a consensus stop.
 
-- Token confidence: C_i = -(1/k) * sum of the top-k logprobs at position i (high when the model is sure).
+- Token confidence (`measure="topk"`, DeepConf's): C_i = -(1/k) * sum of the top-k logprobs at position i (high
+  when the model is sure). `measure="logprob"`: the logprob of the token sampled at i (high when the model is
+  sure of what it wrote), for models whose top-k tail says little (see docs/strategies.md).
 - Group confidence: the mean C over a sliding window of `window` tokens; a trace's confidence is its lowest
   group confidence (the mean over the whole trace when it is shorter than a window).
 - Warm-up: `warmup` traces run to the end; the stopping threshold s is the (100 - keep)th percentile of their
@@ -9,7 +11,8 @@
   does not vote.
 - Consensus stop (DeepConf has none across traces): after each finished trace, the Beta rule of
   adaptive-vote on the votes so far; once it reaches `consensus`, every running trace is aborted.
-- Answer: the confidence-weighted vote of the finished traces.
+- Answer: the confidence-weighted vote of the finished traces (with "logprob", each weighs exp(its confidence):
+  the geometric-mean probability of its weakest window).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class Options:
     keep: float = 90.0  # percent of warm-up traces above the threshold (90: DeepConf-high, 10: DeepConf-low)
     window: int = 8  # tokens per group
     top_logprobs: int = 5  # k of the token confidence
+    measure: str = "topk"  # token confidence: "topk" (DeepConf's) or "logprob" (of the sampled token)
     consensus: float = 0.95  # the Beta rule's confidence that the leading answer is the mode
     parallel: int = 4  # traces in flight at once after the warm-up
 
@@ -41,6 +45,8 @@ class Options:
                          ("parallel", self.parallel >= 1)):
             if not ok:
                 raise InvalidArgumentError(f"deepconf {name}={getattr(self, name)} is out of range")
+        if self.measure not in ("topk", "logprob"):
+            raise InvalidArgumentError(f"deepconf measure={self.measure!r}; choose topk or logprob")
 
 
 class Confidence:
@@ -51,11 +57,11 @@ class Confidence:
         self.tokens: list[float] = []
         self.lowest = math.inf
 
-    def add(self, top_logprobs: list[dict[int, float]]) -> float | None:
-        """Add tokens; returns the latest group confidence once a window is full, else None."""
+    def add(self, tokens: list[float]) -> float | None:
+        """Add token confidences; returns the latest group confidence once a window is full, else None."""
         group = None
-        for top in top_logprobs:
-            self.tokens.append(-sum(top.values()) / len(top))
+        for token in tokens:
+            self.tokens.append(token)
             if len(self.tokens) >= self.window:
                 group = sum(self.tokens[-self.window:]) / self.window
                 self.lowest = min(self.lowest, group)
@@ -75,17 +81,22 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
     traces, confidence, candidates = Traces(), {}, []
     ended, pruned, threshold, stop_reason, certainty = 0, 0, -math.inf, "budget", 0.0
 
+    topk = options.measure == "topk"
+    logprobs = options.top_logprobs if topk else 0  # "logprob" reads the sampled tokens' own logprobs
+    weight = (lambda c: c.score) if topk else (lambda c: math.exp(c.score))
+
     def share() -> float:  # the confidence-weighted share of the leading answer
-        groups = tally(candidates, weight=lambda c: c.score)
+        groups = tally(candidates, weight=weight)
         total = sum(w for _, w, _ in groups)
         return groups[0][1] / total if total > 0 else 0.0
 
     async with Events() as events:
-        events.add(await session.submit(warmup, logprobs=options.top_logprobs))
+        events.add(await session.submit(warmup, logprobs=logprobs))
         async for stream, event in events:
             key = traces.add(stream, event)
             conf = confidence.setdefault(key, Confidence(options.window))
-            group = conf.add(event.top_logprobs or [])
+            group = conf.add([-sum(top.values()) / len(top) for top in event.top_logprobs or []] if topk
+                             else event.logprobs)
             if not event.finished:
                 if group is not None and group < threshold:
                     pruned += 1
@@ -103,8 +114,8 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
                     await events.abort()
             room = min(options.parallel - (session.samples - ended), config.budget - session.samples)
             if threshold > -math.inf and stop_reason == "budget" and room > 0:
-                events.add(await session.submit(room, logprobs=options.top_logprobs))
-    answer, votes = majority(candidates, weight=lambda c: c.score)
+                events.add(await session.submit(room, logprobs=logprobs))
+    answer, votes = majority(candidates, weight=weight)
     if answer is None:
         stop_reason = "no_answer"
     return session.result(answer, candidates, stop_reason, votes, threshold=round(threshold, 4), warmup=warmup,

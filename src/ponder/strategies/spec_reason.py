@@ -1,10 +1,14 @@
-"""spec-reason: speculative reasoning (Pan et al., 2025, "SpecReason"). A small draft model writes each
-reasoning step; the target model only reads it, in one scoring pass, and accepts it when its own probability
-for the step is high enough: with `score="min"` (the default) its least likely token must have probability at
-least `threshold`, so one wrong number is enough to reject the step; with `score="mean"` the geometric mean of
-the token probabilities, exp(mean logprob), must be (lenient: one bad token in a long step is diluted). A step
-under the bar is thrown away and the target writes that step itself. Reading a step costs
-the target one pass instead of one pass per token, so the more steps are accepted, the faster the answer.
+"""spec-reason: speculative reasoning (Pan et al., 2025, "SpecReason"). A small draft model writes the reasoning
+steps; the target model only reads them, and accepts a step when its own probability for it is high enough:
+with `score="min"` (the default) its least likely token must have probability at least `threshold`, so one
+wrong number is enough to reject the step; with `score="mean"` the geometric mean of the token probabilities,
+exp(mean logprob), must be (lenient: one bad token in a long step is diluted). A step under the bar is thrown
+away, with everything drafted after it, and the target writes that step itself; the draft goes on from there.
+
+The steps are judged as in speculative decoding, a step instead of a token at a time: the draft writes the rest
+of the solution in one request and the target reads all of its steps in one scoring pass, so a solution whose
+steps are all accepted costs one draft request and one target pass. Each step is judged after the same text as
+if the steps were drafted and judged one by one; only the drafted steps after a rejected one are wasted.
 
 Unlike speculative decoding, this does not keep the target's distribution: it trades a little of the target's
 accuracy for speed, and `threshold` sets the trade. The Result reports steps accepted and tokens per model.
@@ -12,6 +16,7 @@ accuracy for speed, and `threshold` sets the trade. The Result reports steps acc
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 
@@ -35,29 +40,67 @@ class Options:
             raise InvalidArgumentError(f"spec-reason score={self.score!r}; choose min or mean")
 
 
+def step_probability(logprobs: list[float], score: str) -> float:
+    if not logprobs:
+        return 0.0
+    return math.exp(min(logprobs) if score == "min" else sum(logprobs) / len(logprobs))
+
+
 async def run(problem: Problem, generator: Generator, verifier: Verifier | None, config: StrategyConfig) -> Result:
     options = config.parse(Options, "spec-reason")
     if config.draft is None:
         raise InvalidArgumentError("spec-reason needs a draft model (--draft)")
     session = Session("spec-reason", problem, generator, config)
-    solution, accepted, rejected, acceptance = Partial(), 0, 0, []
+    solution, probabilities, accepted, rejected = Partial(), [], 0, 0
     while not solution.done and accepted + rejected < options.max_steps:
-        [drafted] = await session.expand(solution, 1, options.delimiter, generator=config.draft)
-        logprobs = await session.score(drafted.step, prefix=solution.text) if drafted.step else []
-        if not logprobs:
-            probability = 0.0
-        elif options.score == "min":
-            probability = math.exp(min(logprobs))
-        else:
-            probability = math.exp(sum(logprobs) / len(logprobs))
-        acceptance.append(round(probability, 4))
-        if probability >= options.threshold:
-            accepted += 1
-            solution = drafted
-        else:
-            rejected += 1
-            [solution] = await session.expand(solution, 1, options.delimiter)  # the target writes it
+        solution, judged = await speculate(session, solution, options, config.draft,
+                                           options.max_steps - accepted - rejected)
+        probabilities += judged
+        accepted += sum(p >= options.threshold for p in judged)
+        if judged and judged[-1] >= options.threshold or accepted + rejected == options.max_steps:
+            continue  # every step the draft wrote was accepted
+        rejected += 1  # the target writes the step the draft got wrong (or did not write)
+        [solution] = await session.expand(solution, 1, options.delimiter)
     candidate = session.finished(solution)
     return session.result(candidate.answer, [candidate], "solved" if solution.done else "max_steps",
                           majority([candidate])[1], steps_accepted=accepted, steps_rewritten=rejected,
-                          step_probabilities=acceptance)
+                          step_probabilities=probabilities)
+
+
+async def speculate(session: Session, solution: Partial, options: Options, draft: Generator, room: int
+                    ) -> tuple[Partial, list[float]]:
+    """The draft writes on from `solution` while the target reads each step it finishes (in one pass, every
+    step finished since the target's last read). Returns `solution` grown by the steps accepted, and the
+    probability of each step judged (at most `room`); at the first under the bar the draft is stopped."""
+    steps: asyncio.Queue[str | None] = asyncio.Queue()
+    stream = await session.submit(1, prefix=solution.text, generator=draft)
+
+    async def write():
+        text = ""
+        async for event in stream:
+            *finished, text = (text + event.text).split(options.delimiter)
+            for step in finished:
+                steps.put_nowait(step + options.delimiter)
+        if text:
+            steps.put_nowait(text)  # the last step, with no delimiter: the end of the solution
+        steps.put_nowait(None)
+
+    writer, judged = asyncio.create_task(write()), []
+    try:
+        while not solution.done and len(judged) < room:
+            batch = [await steps.get()]
+            while not steps.empty():
+                batch.append(steps.get_nowait())
+            batch = [step for step in batch if step is not None][:room - len(judged)]
+            if not batch:
+                break  # the draft has ended
+            for step, logprobs in zip(batch, await session.score(batch, prefix=solution.text)):
+                judged.append(round(step_probability(logprobs, options.score), 4))
+                if judged[-1] < options.threshold:
+                    return solution, judged
+                solution = Partial(solution.text + step, not step.endswith(options.delimiter),
+                                   solution.tokens + len(logprobs), solution.logprob + sum(logprobs), step=step)
+        return solution, judged
+    finally:
+        await stream.abort()
+        await writer  # reads the stream to its end, so every token the draft made is counted
