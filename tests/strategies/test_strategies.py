@@ -111,6 +111,14 @@ def test_deepconf_prunes_traces_below_the_warm_up_bar_and_stops_on_consensus():
     assert result.samples < 16 and generator.aborted
 
 
+def test_deepconf_keeps_traces_that_sit_exactly_on_the_bar():
+    # traces of one problem often share their weakest window, so the bar equals their confidence: a bar
+    # computed from rounded confidences (6.3089 > 6.308861) once pruned every one of them
+    script = [Scripted(answer(7, pad=i), confidence=6.308861) for i in range(8)]
+    result, _ = solve("deepconf", script, budget=8, warmup=4, parallel=4, window=4, consensus=0.999)
+    assert result.details["pruned"] == 0 and len(result.candidates) == 8 and result.answer == 7
+
+
 def test_deepconf_can_measure_confidence_by_the_sampled_tokens_logprobs():
     # the top-k confidences say nothing here (all equal); the sampled tokens' logprobs set the bar and prune
     warm = [Scripted(answer(7), logprob=lp) for lp in (-0.3, -0.2, -0.1, -0.05)]  # 10th percentile: -0.27

@@ -104,9 +104,10 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
                 continue
             ended += 1
             if event.finish_reason != "abort":
-                candidates.append(session.candidate(traces.sample(key, event),
-                                                    score=round(conf.value, 4)))
+                candidates.append(session.candidate(traces.sample(key, event), score=conf.value))
                 if len(candidates) == warmup and threshold == -math.inf:  # warm-up done: set the bar
+                    # unrounded: traces often share their weakest window (the same opening steps), so many
+                    # sit exactly on the bar, and a bar rounded up by a hair would prune them all
                     threshold = float(np.percentile([c.score for c in candidates], 100 - options.keep))
                 certainty = beta_rule([w for _, w, _ in tally(candidates)])
                 if len(candidates) >= warmup and stop_reason == "budget" and certainty >= options.consensus:
