@@ -50,7 +50,7 @@ class ScriptedGenerator:
         self.usage = TokenUsage()
         self.samples: list[_Sample] = []  # every sample started, in order
         self.prefixes: list[str] = []  # the prefix of each submit, in order
-        self.scored: list[tuple[str, str]] = []  # (prefix, continuation) of each score call
+        self.scored: list[tuple] = []  # (prefix, continuation or list of steps) of each score call
         self._clock: asyncio.Task | None = None
 
     async def score(self, prompt, continuation: str | list[str], prefix: str = ""):

@@ -5,10 +5,11 @@ wrong number is enough to reject the step; with `score="mean"` the geometric mea
 exp(mean logprob), must be (lenient: one bad token in a long step is diluted). A step under the bar is thrown
 away, with everything drafted after it, and the target writes that step itself; the draft goes on from there.
 
-The steps are judged as in speculative decoding, a step instead of a token at a time: the draft writes the rest
-of the solution in one request and the target reads all of its steps in one scoring pass, so a solution whose
-steps are all accepted costs one draft request and one target pass. Each step is judged after the same text as
-if the steps were drafted and judged one by one; only the drafted steps after a rejected one are wasted.
+The steps are judged as in speculative decoding, a step instead of a token at a time: the draft writes on in
+one request while the target reads each step as it is finished (in one scoring pass, every step finished since
+its last read), so a solution whose steps are all accepted costs one draft request and a few target passes.
+Each step is judged after the same text as if drafted and judged one by one; at the first rejected step the
+draft is stopped, so little of its work is wasted.
 
 Unlike speculative decoding, this does not keep the target's distribution: it trades a little of the target's
 accuracy for speed, and `threshold` sets the trade. The Result reports steps accepted and tokens per model.
@@ -57,8 +58,8 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
                                            options.max_steps - accepted - rejected)
         probabilities += judged
         accepted += sum(p >= options.threshold for p in judged)
-        if judged and judged[-1] >= options.threshold or accepted + rejected == options.max_steps:
-            continue  # every step the draft wrote was accepted
+        if accepted + rejected == options.max_steps or judged and judged[-1] >= options.threshold:
+            continue  # out of steps, or every step the draft wrote was accepted
         rejected += 1  # the target writes the step the draft got wrong (or did not write)
         [solution] = await session.expand(solution, 1, options.delimiter)
     candidate = session.finished(solution)
