@@ -80,26 +80,13 @@ class KV:
         extents = [_extent(kv, rows) for kv, rows, _ in parts]
         if max(extents) > self.length:
             return None
-        storage = [t for pair in self.buffers for t in pair]
-        masks, r = [self.mask], self.rows
-        for (kv, rows, n), extent in zip(parts, extents):
-            if kv is None:  # copies of a row of the batch
-                for t in storage:
-                    t[r:r + n] = t[rows:rows + 1]
-                masks.append(torch.cat(masks)[rows:rows + 1].expand(n, -1))
-                r += n
-                continue
-            count = len(rows) * n
-            columns = slice(self.length - extent, self.length)
-            for t, u in zip(storage, [t for pair in zip(kv.keys, kv.values) for t in pair]):
-                t[r:r + count, :, :self.length - extent] = 0  # masked, but never garbage (0 x NaN is NaN)
-                t[r:r + count, :, columns] = u[rows, :, kv.length - extent:].repeat_interleave(n, dim=0)
-            mask = self.mask.new_zeros(count, self.length)
-            mask[:, columns] = kv.mask[rows, kv.length - extent:].repeat_interleave(n, dim=0)
-            masks.append(mask)
-            r += count
-        return KV([kb[:r, :, :self.length] for kb, _ in self.buffers],
-                  [vb[:r, :, :self.length] for _, vb in self.buffers], torch.cat(masks), self.buffers)
+        total = self.rows + added
+        mask = self.mask.new_zeros(total, self.length)
+        mask[:self.rows] = self.mask
+        storage = [kb for kb, _ in self.buffers] + [vb for _, vb in self.buffers]
+        _write(storage, mask, self.rows, parts, extents, self.length, clear=True)
+        return KV([kb[:total, :, :self.length] for kb, _ in self.buffers],
+                  [vb[:total, :, :self.length] for _, vb in self.buffers], mask, self.buffers)
 
     @staticmethod
     def assemble(parts: list[tuple[KV | None, list[int] | int, int]], capacity: int = 0) -> KV:
@@ -115,23 +102,7 @@ class KV:
         keys = [k.new_zeros(room, k.shape[1], length + HEADROOM, k.shape[3]) for k in template.keys]
         values = [v.new_zeros(room, v.shape[1], length + HEADROOM, v.shape[3]) for v in template.values]
         mask = template.mask.new_zeros(total, length)
-        r = 0
-        for (kv, rows, n), extent in zip(parts, extents):
-            if kv is None:  # copies of a row already written
-                for t in keys + values:
-                    t[r:r + n] = t[rows:rows + 1]
-                mask[r:r + n] = mask[rows]
-                r += n
-                continue
-            if n > 1 and len(rows) != 1:
-                raise ValueError("only a part of one row can be repeated")
-            columns = slice(length - extent, length)
-            for start, count in _runs(rows):  # consecutive rows copy as one slice, with no temporary
-                src, dst = slice(start, start + count), slice(r, r + count * n)
-                for t, u in zip(keys + values, kv.keys + kv.values):
-                    t[dst, :, columns] = u[src, :, kv.length - extent:]  # broadcast over n copies of one row
-                mask[dst, columns] = kv.mask[src, kv.length - extent:]
-                r += count * n
+        _write(keys + values, mask, 0, parts, extents, length, clear=False)
         return KV([k[:total, :, :length] for k in keys], [v[:total, :, :length] for v in values], mask,
                   list(zip(keys, values)))
 
@@ -220,6 +191,31 @@ def _extent(kv: KV | None, rows: list[int] | int) -> int:
         return 0
     real = kv.mask[rows].any(0).nonzero()
     return kv.length - int(real[0]) if len(real) else 0
+
+
+def _write(storage: list[torch.Tensor], mask: torch.Tensor, r: int, parts: list[tuple[KV | None, list[int] | int, int]],
+           extents: list[int], length: int, clear: bool) -> None:
+    """Write the rows of `parts` (as in `assemble`) into `storage` (every layer's keys, then values) and `mask`
+    from row `r` on, each part right-aligned to column `length`. `clear` zeroes the padding columns of reused
+    storage: masked, but never garbage (0 x NaN is NaN)."""
+    for (kv, rows, n), extent in zip(parts, extents):
+        if kv is None:  # copies of a row already written
+            for t in storage:
+                t[r:r + n] = t[rows:rows + 1]
+            mask[r:r + n] = mask[rows]
+            r += n
+            continue
+        if n > 1 and len(rows) != 1:
+            raise ValueError("only a part of one row can be repeated")
+        columns = slice(length - extent, length)
+        for start, count in _runs(rows):  # consecutive rows copy as one slice, with no temporary
+            src, dst = slice(start, start + count), slice(r, r + count * n)
+            for t, u in zip(storage, kv.keys + kv.values):
+                if clear:
+                    t[dst, :, :length - extent] = 0
+                t[dst, :, columns] = u[src, :, kv.length - extent:]  # broadcast over n copies of one row
+            mask[dst, columns] = kv.mask[src, kv.length - extent:]
+            r += count * n
 
 
 def _runs(rows: list[int]) -> list[tuple[int, int]]:
