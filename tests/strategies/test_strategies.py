@@ -167,8 +167,8 @@ def test_particle_filtering_resamples_towards_sound_steps():
 
 
 def test_spec_reason_keeps_the_drafted_steps_the_target_believes_and_rewrites_the_rest():
-    # the target reads each step as the draft finishes it; it rejects the second, so the draft is stopped
-    # there (its third step is never written), the target writes that step, and the draft goes on after it
+    # the draft writes the whole solution, the target reads its three steps in one pass and rejects the second
+    # (so the third, written after it, is thrown away), writes that step itself, and the draft goes on after it
     draft = ScriptedGenerator(["5+1=6\n6*2=13\nAnswer: 13", "Answer: 12"], name="draft")
     target = ScriptedGenerator(["6*2=12\n"], name="target",
                                probability=lambda step: 0.9 if step in ("5+1=6\n", "Answer: 12") else 0.1)
@@ -177,12 +177,12 @@ def test_spec_reason_keeps_the_drafted_steps_the_target_believes_and_rewrites_th
     assert result.answer == 12 and result.candidates[0].text == "5+1=6\n6*2=12\nAnswer: 12"
     assert result.details["steps_accepted"] == 2 and result.details["steps_rewritten"] == 1
     assert result.details["step_probabilities"] == [0.9, 0.1, 0.9]
-    assert target.scored == [("", ["5+1=6\n"]), ("5+1=6\n", ["6*2=13\n"]), ("5+1=6\n6*2=12\n", ["Answer: 12"])]
+    assert target.scored == [("", ["5+1=6\n", "6*2=13\n", "Answer: 13"]), ("5+1=6\n6*2=12\n", ["Answer: 12"])]
     assert draft.prefixes == ["", "5+1=6\n6*2=12\n"] and target.prefixes == ["5+1=6\n"]
     by_model = result.tokens["by_model"]
-    assert 6 + 7 <= by_model["draft"]["generated"] - 10 < 6 + 7 + 10  # stopped before "Answer: 13" was out
+    assert by_model["draft"]["generated"] == 6 + 7 + 10 + 10
     assert by_model["target"]["generated"] == 7
-    assert by_model["target"]["prompt"] == 10 + 6 + 7 + 10  # its one request, and the three steps it read
+    assert by_model["target"]["prompt"] == 10 + 6 + 7 + 10 + 10  # its one request, and the four steps it read
 
 
 def test_single_draws_one_sample_whatever_the_budget():
