@@ -9,3 +9,15 @@ def target():
     generator = LocalGenerator("ponder-arith", seed=0)
     yield generator
     generator.close()
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """The benchmark files of ../shared/data (or $PONDER_DATA); tests that need them skip, saying why, without."""
+    import os
+    from pathlib import Path
+
+    folder = Path(os.environ.get("PONDER_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    if not (folder / "README.md").is_file():
+        pytest.skip(f"the benchmark files are not here ({folder}: set PONDER_DATA to the shared/data folder)")
+    return folder

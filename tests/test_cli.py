@@ -84,7 +84,10 @@ def test_eval_json_summary_and_result_files(tmp_path):
     summary = json.loads(proc.stdout)
     assert {"task", "strategy", "budget", "n_problems", "accuracy", "tokens_generated_per_problem", "wall_s"} <= summary.keys()
     assert summary["n_problems"] == 6 and 0 <= summary["accuracy"] <= 1
-    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
     assert sorted(r["id"] for r in records) == [f"arith-test-3-{i}" for i in range(6)]
+    assert {r["key"] for r in records} == {f"vote@2/arith-test-3-{i}" for i in range(6)}
     assert summary["accuracy"] == pytest.approx(sum(r["correct"] for r in records) / 6, abs=1e-4)
-    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    assert json.loads((tmp_path / "summaries.json").read_text()) == [summary]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["run"]["task"] == "arith" and len(manifest["model_files"]["model"]["model.safetensors"]) == 64

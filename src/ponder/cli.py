@@ -6,9 +6,11 @@ Bad arguments and bad input exit 2 with one line on stderr and no traceback.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -133,46 +135,179 @@ def solve(
 
 @app.command("eval")
 def evaluate(
-    task: str = typer.Option(..., help="The benchmark: arith."),
-    strategy: str = typer.Option(..., help=STRATEGY_HELP),
-    budget: int = typer.Option(..., help="The most full samples to spend per problem."),
+    task: str = typer.Option(..., help="The benchmark: arith (generated, no file), gsm8k, math500, aime24, aime25, "
+                             "humaneval (these need --data)."),
+    strategy: Optional[str] = typer.Option(None, help=STRATEGY_HELP + "; several, comma-separated, make a grid "
+                                           "(reference: the dataset's own solutions, no model)."),
+    budget: str = typer.Option("1", help="The most full samples per problem; several, comma-separated "
+                               "(e.g. 1,4,16,64), make a grid with --strategy."),
+    pool: Optional[int] = typer.Option(None, help="Draw this many samples per problem once and report pass@k, "
+                                       "maj@k (and best@k with --verifier) for every k up to it, with 95% "
+                                       "intervals and the coverage fit."),
     verifier: Optional[str] = typer.Option(None, help=VERIFIER_HELP),
-    option: Optional[list[str]] = typer.Option(None, help=OPTION_HELP),
-    data: Optional[str] = typer.Option(None, help="A data file for tasks that load one (arith is generated)."),
-    limit: int = typer.Option(100, help="How many problems."),
-    seed: int = typer.Option(0, help="Picks the problem set (arith) and seeds sampling."),
+    option: Optional[list[str]] = typer.Option(None, help=OPTION_HELP + " Applies to every strategy of a grid."),
+    data: Optional[str] = typer.Option(None, help="The benchmark's data: a JSONL file (plain or .gz; the layouts "
+                                       "of ../shared/data) or a Hugging Face hub id (needs `datasets` and a network)."),
+    style: str = typer.Option("chat", help="Prompt: chat (the model's chat template) or few-shot (worked examples "
+                              "in a text, for base models)."),
+    limit: Optional[int] = typer.Option(None, help="How many problems (arith: default 100; benchmarks: all)."),
+    seed: int = typer.Option(0, help="Picks the problem set (arith) and seeds each problem's sampling."),
     model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
     draft: Optional[str] = typer.Option(None, help=DRAFT_HELP),
     temperature: float = typer.Option(0.7, help="Sampling temperature; 0 is greedy."),
     max_tokens: int = typer.Option(256, help="The most tokens per sample."),
-    out: Optional[str] = typer.Option(None, help="Folder for results.jsonl (one record per problem) and summary.json."),
+    out: Optional[str] = typer.Option(None, help="Run folder: records.jsonl (one record per problem and strategy, "
+                                      "written as each finishes), manifest.json, summaries.json. A rerun with "
+                                      "the same settings resumes: finished records are skipped."),
     concurrency: Optional[int] = typer.Option(None, help="Problems in flight at once (default: all, the most "
                                               "throughput; 1 measures each problem's latency alone)."),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     backend: str = typer.Option("local", help=BACKEND_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    as_json: bool = typer.Option(False, "--json", help="Print each summary as one JSON object (one per line)."),
 ):
-    """Run a strategy over a benchmark: accuracy (overall and per level), tokens and time.
+    """Run strategies over a benchmark: accuracy with a 95% interval (overall and per level), tokens and time;
+    or draw a sample pool and report the scaling curves.
 
     Example: ponder eval --task arith --seed 1 --limit 500 --strategy vote --budget 16 --json
+
+    Example: ponder eval --task arith --limit 200 --strategy vote,adaptive-vote --budget 1,4,16 --out runs/grid
+
+    Example: ponder eval --task arith --limit 200 --pool 64 --out runs/pool   (then: ponder report runs/pool)
+
+    Example: ponder eval --task gsm8k --data ../shared/data/gsm8k/test.jsonl --strategy reference
     """
     from ponder import tasks
-    from ponder.eval.runner import evaluate as run_eval
 
-    config = _strategy_config(strategy, budget, temperature, max_tokens, option, verifier)
-    if data is not None and task == "arith":
-        raise InvalidArgumentError("task 'arith' is generated from --seed and takes no --data")
-    problems = tasks.load(task, seed, limit)
-    generator, drafter = _generators(backend, model, seed, device, draft, strategy)
+    strategies = [name.strip() for name in (strategy or "").split(",") if name.strip()]
+    budgets = _budgets(budget)
+    if not strategies and pool is None:
+        raise InvalidArgumentError("say what to run: --strategy NAME[,NAME...] and/or --pool N")
+    if pool is not None and pool < 1:
+        raise InvalidArgumentError(f"pool={pool} must be >= 1")
+    grid = [(name, b) for name in strategies for b in (budgets if name != "reference" else [1])]
+    configs = {(name, b): _strategy_config(name, b, temperature, max_tokens, option if name != "reference" else None,
+                                           verifier) for name, b in grid}
+    problems = tasks.load(task, seed, limit, data, style)
+    needs_model = pool is not None or any(name != "reference" for name in strategies)
+    generator, drafter = (_generators(backend, model, seed, device, draft, "spec-reason" if "spec-reason" in
+                                      strategies else strategies[0] if strategies else "vote")
+                          if needs_model else (None, None))
     checker = _verifier(verifier, device, generator)
-    config = replace(config, draft=drafter)
-    summary = run_eval(task, problems, strategy, generator, config, verifier=checker, out=out,
-                       progress=sys.stderr.isatty(), concurrency=concurrency, model=model, seed=seed, backend=backend,
-                       options=dict(config.options), draft=draft)
+    records = _records(out, task=task, data=data, style=style, model=model if needs_model else None, draft=draft,
+                       temperature=temperature, max_tokens=max_tokens, seed=seed, verifier=verifier,
+                       options=sorted(option or []), backend=backend) if out else None
+    meta = dict(model=model if needs_model else None, backend=backend, draft=draft, data=data, style=style,
+                options=dict(configs[grid[0]].options) if grid else {})
+    progress = sys.stderr.isatty()
+    summaries = []
+    try:
+        from ponder.eval.runner import evaluate as run_eval
+
+        for name, b in grid:
+            config = replace(configs[name, b], draft=drafter if name == "spec-reason" else None)
+            summaries.append(run_eval(task, problems, name, generator, config, verifier=checker, records=records,
+                                      progress=progress, concurrency=concurrency, seed=seed, **meta))
+        if pool is not None:
+            from ponder.eval.pool import draw_pool
+
+            summaries.append(draw_pool(task, problems, pool, generator, _strategy_config(
+                "vote", pool, temperature, max_tokens), verifier=checker, records=records, progress=progress,
+                concurrency=concurrency, seed=seed, **meta))
+    finally:
+        if records is not None:
+            records.close()
+    if out is not None:
+        from ponder.eval.report import save_summaries
+
+        save_summaries(out, summaries)
     if as_json:
-        print(json.dumps(summary))
+        for summary in summaries:
+            print(json.dumps(summary))
+        return
+    if any(s["strategy"] != "pool" for s in summaries):
+        _print_table([s for s in summaries if s["strategy"] != "pool"])
+    for summary in summaries:
+        if summary["strategy"] == "pool":
+            _print_pool(summary)
+
+
+def _budgets(text: str) -> list[int]:
+    try:
+        budgets = [int(b) for b in text.split(",") if b.strip()]
+    except ValueError:
+        raise InvalidArgumentError(f"invalid value for '--budget': {text!r} is not an integer or a comma-separated "
+                                   "list of integers") from None
+    if not budgets or min(budgets) < 1:
+        raise InvalidArgumentError(f"budget={min(budgets, default=0)} must be >= 1")
+    return budgets
+
+
+def _records(out: str, **run):
+    """The run folder's record file; its manifest says what the run is, so a rerun resumes only the same run."""
+    import ponder
+    from ponder.eval.records import RecordFile, file_hashes
+    from ponder.models import resolve
+
+    hashes = {}
+    for role in ("model", "draft"):
+        if run.get(role):
+            hashes[role] = file_hashes(resolve(run[role]))
+    data = run.get("data")
+    if data and Path(data).is_file():
+        run["data_sha256"] = hashlib.sha256(Path(data).read_bytes()).hexdigest()
+    run["model_sha256"] = hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()[:16]
+    manifest = {"run": run, "ponder_version": ponder.__version__, "model_files": hashes,
+                "command": sys.argv[1:]}
+    return RecordFile(out, manifest)
+
+
+@app.command()
+def grade(
+    task: str = typer.Option(..., help="arith, gsm8k, math500, aime24, aime25 or humaneval."),
+    reference: str = typer.Option(..., help="The reference answer (humaneval: the tests, defining check(candidate))."),
+    candidate: str = typer.Option(..., help="The answer to grade: a bare answer or a whole solution (its final "
+                                  "answer is extracted as the task does); humaneval: the program."),
+    entry_point: Optional[str] = typer.Option(None, help="humaneval: the function the tests check."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"correct": bool, ...} only.'),
+):
+    """Grade one answer against a reference, exactly as `ponder eval` does.
+
+    Example: ponder grade --task math500 --reference "\\frac{1}{2}" --candidate "0.5" --json
+    """
+    from ponder import tasks
+    from ponder.verifiers.answer import grade as grade_answer
+
+    if task not in tasks.TASKS:
+        raise InvalidArgumentError(f"unknown task {task!r}; choose from {list(tasks.TASKS)}")
+    if task == "humaneval" and not entry_point:
+        raise InvalidArgumentError("humaneval grading needs --entry-point (the function the tests check)")
+    problem = tasks.problem_for(task, reference, entry_point or "")
+    extracted = problem.extract(candidate)
+    if extracted is None and task != "humaneval":  # a bare answer that the task's extractor does not recognise
+        extracted = candidate.strip() or None
+    correct = grade_answer(problem, extracted)
+    if as_json:
+        print(json.dumps({"correct": correct, "task": task, "extracted": extracted if task != "humaneval" else None}))
     else:
-        _print_table([summary])
+        print(f"{'correct' if correct else 'wrong'} (extracted: {extracted!r})" if task != "humaneval"
+              else ("correct: the tests pass" if correct else "wrong: the tests fail"))
+
+
+@app.command()
+def report(
+    folder: str = typer.Argument(..., help="A run folder of `ponder eval --out` (or a folder of several)."),
+    out: Optional[str] = typer.Option(None, help="Where to write report.md and the plots (default: FOLDER)."),
+):
+    """Write a markdown summary and PNG plots of evaluation runs: accuracy against generated tokens per strategy
+    (with the Pareto front), and coverage (pass@k) against k on a log axis with its fitted power law.
+
+    Example: ponder report runs/grid
+    """
+    from ponder.eval.report import write_report
+
+    written = write_report(folder, out or folder)
+    for path in written:
+        print(path)
 
 
 @app.command()
@@ -294,15 +429,40 @@ def _print_table(summaries: list[dict]) -> None:
     from rich.table import Table
 
     levels = sorted({lvl for s in summaries for lvl in s["accuracy_by_level"]}, key=int)
+    levels = levels if len(levels) > 1 else []
     table = Table(title=f"{summaries[0]['task']}: {summaries[0]['n_problems']} problems")
-    table.caption = "L1..L6: accuracy by number of steps; tokens: generated per problem"
-    for column in ["strategy", "accuracy", *[f"L{lvl}" for lvl in levels], "tokens", "wall s"]:
+    table.caption = ("95%: bootstrap interval over problems; L1..: accuracy by level; tokens: generated per "
+                     "problem; wall s: this session's problems")
+    for column in ["strategy", "accuracy", "95%", *[f"L{lvl}" for lvl in levels], "tokens", "wall s"]:
         table.add_column(column, justify="left" if column == "strategy" else "right", no_wrap=True)
     for s in summaries:
         per_level = [f"{s['accuracy_by_level'].get(lvl, float('nan')):.0%}" for lvl in levels]
-        table.add_row(f"{s['strategy']}@{s['budget']}", f"{s['accuracy']:.1%}", *per_level,
+        low, high = s.get("accuracy_ci95", (float("nan"), float("nan")))
+        table.add_row(f"{s['strategy']}@{s['budget']}", f"{s['accuracy']:.1%}", f"{low:.1%}-{high:.1%}", *per_level,
                       f"{s['tokens_generated_per_problem']:.0f}", f"{s['wall_s']:.1f}")
     Console().print(table)
+
+
+def _print_pool(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    n = summary["pool"]
+    ks = sorted({k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256, n) if k <= n})
+    curves = [c for c in ("pass@k", "maj@k", "best@k") if c in summary]
+    table = Table(title=f"{summary['task']}: a pool of {n} samples on {summary['n_problems']} problems")
+    table.caption = "each: its expectation over all k-subsets of the pool, 95% bootstrap interval in brackets"
+    for column in ["k", *curves]:
+        table.add_column(column, justify="right", no_wrap=True)
+    for k in ks:
+        cells = [f"{summary[c][k - 1]:.1%} [{summary[c + '_ci95'][k - 1][0]:.1%}, {summary[c + '_ci95'][k - 1][1]:.1%}]"
+                 for c in curves]
+        table.add_row(str(k), *cells)
+    Console().print(table)
+    fit = summary["coverage_fit"]
+    if fit.get("a") is not None:
+        print(f"coverage fit (Large Language Monkeys): pass@k = exp({fit['a']:.4f} * k^{fit['b']:.4f}), "
+              f"R^2 {fit['r2']:.4f}")
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ def engine():
 
 
 def prompt(engine, i):
-    return engine.engine.tokenizer.apply_chat_template(PROBLEMS[i].messages(), add_generation_prompt=True,
+    return engine.engine.tokenizer.apply_chat_template(PROBLEMS[i].prompt(), add_generation_prompt=True,
                                                        tokenize=False)
 
 

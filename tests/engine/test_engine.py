@@ -18,7 +18,7 @@ def engine():
 
 
 def prompt(engine, i=0):
-    return engine.tokenizer.apply_chat_template(PROBLEMS[i].messages(), add_generation_prompt=True, tokenize=False)
+    return engine.tokenizer.apply_chat_template(PROBLEMS[i].prompt(), add_generation_prompt=True, tokenize=False)
 
 
 def hf_greedy(engine, text, max_new_tokens=80):

@@ -22,7 +22,7 @@ def engines():
 
 
 def prompt(engine, problem):
-    return engine.tokenizer.apply_chat_template(problem.messages(), add_generation_prompt=True, tokenize=False)
+    return engine.tokenizer.apply_chat_template(problem.prompt(), add_generation_prompt=True, tokenize=False)
 
 
 def test_greedy_speculation_gives_exactly_the_greedy_tokens(engines):

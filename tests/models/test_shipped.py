@@ -22,7 +22,7 @@ def test_shipped_model_loads_with_auto_classes_and_answers(name):
     assert model.config.model_type == "llama" and next(model.parameters()).dtype == torch.bfloat16
 
     problems = [p for p in arith.problems(11, 60) if p.level == 1]
-    prompts = [tokenizer.apply_chat_template(p.messages(), add_generation_prompt=True, tokenize=False)
+    prompts = [tokenizer.apply_chat_template(p.prompt(), add_generation_prompt=True, tokenize=False)
                for p in problems]
     batch = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
     out = model.float().generate(**batch, max_new_tokens=40, do_sample=False, pad_token_id=tokenizer.pad_token_id)
@@ -58,8 +58,8 @@ def test_the_reward_model_loads_with_auto_classes_and_ranks_the_policys_right_sa
     orm = RewardModel("ponder-arith-orm")
     scores, labels = [], []
     for problem in arith.problems(5, 24)[:16]:  # held-out problems, the policy's own samples
-        samples = asyncio.run(generate(target, problem.messages(), SamplingParams(n=8, max_tokens=128, seed=3))).samples
-        scores += orm.probabilities(problem.messages(), [s.text for s in samples])
+        samples = asyncio.run(generate(target, problem.prompt(), SamplingParams(n=8, max_tokens=128, seed=3))).samples
+        scores += orm.probabilities(problem.prompt(), [s.text for s in samples])
         labels += [arith.is_correct(s.text, problem) for s in samples]
     assert all(0 <= p <= 1 for p in scores) and 0 < sum(labels) < len(labels)
     assert auc(scores, labels) > 0.6  # held out at training: 0.73

@@ -7,7 +7,8 @@ import pytest
 from ponder.errors import InvalidArgumentError
 from ponder.tasks import arith
 from ponder.verifiers import load
-from ponder.verifiers.answer import equivalent, extract_boxed, extract_number
+from ponder.tasks.base import extract_boxed, extract_number
+from ponder.verifiers.answer import equivalent
 from ponder.verifiers.arith_steps import check
 from ponder.verifiers.judge import Judge, parse_grade
 

@@ -27,14 +27,14 @@ def _prompts(tokenizer, kind: str, count: int = 1, long_tokens: int = 600) -> li
 
     problems = arith.problems(7, count)
     if kind == "short":
-        return [tokenizer.apply_chat_template(p.messages(), add_generation_prompt=True, tokenize=False)
+        return [tokenizer.apply_chat_template(p.prompt(), add_generation_prompt=True, tokenize=False)
                 for p in problems]
     shots, i = [], 0  # few-shot: solved training problems as earlier turns, until the prompt is long enough
     while True:
         train = arith.problem("train", 7, i)
         shots += [{"role": "user", "content": train.question}, {"role": "assistant", "content": train.solution}]
         i += 1
-        text = tokenizer.apply_chat_template(shots + problems[0].messages(), add_generation_prompt=True,
+        text = tokenizer.apply_chat_template(shots + problems[0].prompt(), add_generation_prompt=True,
                                              tokenize=False)
         if len(tokenizer.encode(text, add_special_tokens=False)) >= long_tokens:
             return [text]

@@ -1,93 +1,54 @@
-"""Run a strategy over a problem set and measure it: accuracy (overall and per level), tokens, time.
+"""Run strategies over a problem set and measure them: accuracy (with a 95% bootstrap interval, overall and per
+level), tokens, time.
 
-Every problem is submitted at once; the generator batches them. With `out`, one JSON record per problem is
-appended to `results.jsonl` (a whole line per write, flushed) and the summary goes to `summary.json`.
+Each problem is one unit of work, keyed `STRATEGY@BUDGET/PROBLEM_ID`. Its sampling is seeded from the run's
+seed and the problem's id alone, so a problem gives the same samples whatever runs beside it, and a run that
+resumes gives what an uninterrupted one would. With a RecordFile (`--out`), every finished unit is appended
+as it finishes and units already there are skipped; the summary is computed from all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
+import hashlib
 import time
 from collections import defaultdict
-from pathlib import Path
+from dataclasses import replace
+from typing import Awaitable, Callable
 
 from ponder.backends.base import Generator
 from ponder.errors import InvalidArgumentError
+from ponder.eval.metrics import bootstrap_ci
+from ponder.eval.records import RecordFile
 from ponder.progress import progress_bar
 from ponder.strategies import STRATEGIES, StrategyConfig
+from ponder.tasks import Problem
 from ponder.verifiers import Verifier
-from ponder.verifiers.answer import equivalent
+from ponder.verifiers.answer import grade
 
 
-def evaluate(task: str, problems: list, strategy: str, generator: Generator, config: StrategyConfig, *,
-             verifier: Verifier | None = None, out: str | Path | None = None, progress: bool = True,
-             concurrency: int | None = None, **meta) -> dict:
+def evaluate(task: str, problems: list[Problem], strategy: str, generator: Generator | None, config: StrategyConfig,
+             *, verifier: Verifier | None = None, records: RecordFile | None = None, progress: bool = True,
+             concurrency: int | None = None, seed: int = 0, **meta) -> dict:
     """Evaluate `strategy` on `problems`; returns the summary (see DESIGN.md, `ponder eval --json`).
 
     `concurrency` caps the problems in flight at once (None: all of them, the most throughput; 1: one at a
     time, so `wall_s_per_problem` is each problem's latency)."""
-    if concurrency is not None and concurrency < 1:
-        raise InvalidArgumentError(f"concurrency={concurrency} must be >= 1")
     if strategy not in STRATEGIES:
         raise InvalidArgumentError(f"unknown strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
-    records_file = None
-    if out is not None:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        records_file = open(Path(out) / "results.jsonl", "a", encoding="utf-8")
-    started = time.perf_counter()
-    try:
-        records = asyncio.run(_run_all(problems, STRATEGIES[strategy], generator, verifier, config, records_file,
-                                       progress, f"{strategy}@{config.budget}", concurrency))
-    finally:
-        if records_file:
-            records_file.close()
-    wall_s = time.perf_counter() - started
+    name = f"{strategy}@{config.budget}"
+    run = STRATEGIES[strategy]
 
-    by_level = defaultdict(list)
-    for r in records:
-        by_level[r["level"]].append(r["correct"])
-    n = len(records)
-    summary = {
-        "task": task,
-        "strategy": strategy,
-        "budget": config.budget,
-        "n_problems": n,
-        "accuracy": round(sum(r["correct"] for r in records) / n, 4),
-        "accuracy_by_level": {str(k): round(sum(v) / len(v), 4) for k, v in sorted(by_level.items())},
-        "samples_per_problem": round(sum(r["samples"] for r in records) / n, 2),
-        "tokens_generated_per_problem": round(sum(r["tokens"]["generated"] for r in records) / n, 1),
-        "tokens_prompt_per_problem": round(sum(r["tokens"]["prompt"] for r in records) / n, 1),
-        "tokens_generated_per_problem_by_model": {
-            name: round(sum(r["tokens"]["by_model"].get(name, {}).get("generated", 0) for r in records) / n, 1)
-            for name in sorted({name for r in records for name in r["tokens"]["by_model"]})},
-        "wall_s": round(wall_s, 2),
-        "wall_s_per_problem": round(wall_s / n, 4),
-        "latency_s_per_problem": round(sum(r["wall_s"] for r in records) / n, 4),
-        "concurrency": concurrency or n,
-        "temperature": config.sampling.temperature,
-        "verifier": verifier.name if verifier else None,
-        **meta,
-    }
-    if out is not None:
-        _write_atomic(Path(out) / "summary.json", json.dumps(summary, indent=2) + "\n")
-    return summary
-
-
-async def _run_all(problems, run, generator, verifier, config, records_file, progress, label, concurrency
-                   ) -> list[dict]:
-    gate = asyncio.Semaphore(concurrency or len(problems))
-
-    async def one(problem):
-        async with gate:
-            result = await run(problem, generator, verifier, config)
+    async def unit(problem: Problem) -> dict:
+        seeded = replace(config, sampling=replace(config.sampling, seed=problem_seed(seed, problem.id)))
+        result = await run(problem, generator, verifier, seeded)
         return {
+            "key": f"{name}/{problem.id}",
             "id": problem.id,
             "level": problem.level,
             "reference": problem.answer,
             "answer": result.answer,
-            "correct": equivalent(result.answer, problem.answer),
+            "correct": await grade_answer(problem, result.answer),
             "samples": result.samples,
             "tokens": result.tokens,
             "stop_reason": result.stop_reason,
@@ -97,23 +58,92 @@ async def _run_all(problems, run, generator, verifier, config, records_file, pro
             "candidates": [c.text for c in result.candidates],
         }
 
-    records = []
-    correct = 0
-    with progress_bar(label, len(problems), enabled=progress, acc=0.0,
-                      status="acc {task.fields[acc]:.1%}") as update:
-        for next_done in asyncio.as_completed([one(p) for p in problems]):
-            record = await next_done
-            records.append(record)
-            correct += record["correct"]
-            update(advance=1, acc=correct / len(records))
-            if records_file:
-                records_file.write(json.dumps(record) + "\n")
-                records_file.flush()
-    order = {p.id: i for i, p in enumerate(problems)}
-    return sorted(records, key=lambda r: order[r["id"]])
+    started = time.perf_counter()
+    new = run_units(problems, lambda p: f"{name}/{p.id}", unit, records, progress, name, concurrency)
+    wall_s = time.perf_counter() - started
+    by_key = {r["key"]: r for r in (records.records if records else [])} | {r["key"]: r for r in new}
+    done = [by_key[f"{name}/{p.id}"] for p in problems]
+    return summarize(done, task=task, strategy=strategy, budget=config.budget, wall_s=wall_s, new=len(new),
+                     concurrency=concurrency or len(problems), temperature=config.sampling.temperature,
+                     verifier=verifier.name if verifier else None, seed=seed, **meta)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def summarize(records: list[dict], *, wall_s: float, new: int, **fields) -> dict:
+    """The summary of one strategy's records. Wall time counts this session's problems only (a resumed run
+    measured nothing for the records it found)."""
+    n = len(records)
+    correct = [float(r["correct"]) for r in records]
+    by_level = defaultdict(list)
+    for r in records:
+        by_level[r["level"]].append(r["correct"])
+    low, high = bootstrap_ci(correct)
+    models = sorted({name for r in records for name in r["tokens"]["by_model"]})
+    return {
+        "task": fields.pop("task"),
+        "strategy": fields.pop("strategy"),
+        "budget": fields.pop("budget"),
+        "n_problems": n,
+        "accuracy": round(sum(correct) / n, 4),
+        "accuracy_ci95": [round(low, 4), round(high, 4)],
+        "accuracy_by_level": {str(k): round(sum(v) / len(v), 4) for k, v in sorted(by_level.items())},
+        "samples_per_problem": round(sum(r["samples"] for r in records) / n, 2),
+        "tokens_generated_per_problem": round(sum(r["tokens"]["generated"] for r in records) / n, 1),
+        "tokens_prompt_per_problem": round(sum(r["tokens"]["prompt"] for r in records) / n, 1),
+        "tokens_generated_per_problem_by_model": {
+            name: round(sum(r["tokens"]["by_model"].get(name, {}).get("generated", 0) for r in records) / n, 1)
+            for name in models},
+        "wall_s": round(wall_s, 2),
+        "wall_s_per_problem": round(wall_s / new, 4) if new else None,
+        "latency_s_per_problem": round(sum(r["wall_s"] for r in records) / n, 4),
+        "problems_run_now": new,
+        **fields,
+    }
+
+
+def run_units(problems: list[Problem], key: Callable[[Problem], str], unit: Callable[[Problem], Awaitable[dict]],
+              records: RecordFile | None, progress: bool, label: str, concurrency: int | None,
+              hit: Callable[[dict], bool] = lambda record: record["correct"], shown: str = "acc") -> list[dict]:
+    """Run `unit` on every problem whose key is not in `records` yet, appending each record as it finishes;
+    returns the new records in the problems' order. The progress bar shows the share of new records that
+    `hit` (as `shown`), and the time left."""
+    if concurrency is not None and concurrency < 1:
+        raise InvalidArgumentError(f"concurrency={concurrency} must be >= 1")
+    todo = [p for p in problems if records is None or key(p) not in records.done]
+    if not todo:
+        return []
+
+    async def all_units() -> list[dict]:
+        gate = asyncio.Semaphore(concurrency or len(todo))
+
+        async def one(problem):
+            async with gate:
+                return await unit(problem)
+
+        new, correct = [], 0
+        skipped = len(problems) - len(todo)
+        with progress_bar(label, len(problems), enabled=progress, completed=skipped, acc=0.0,
+                          status=shown + " {task.fields[acc]:.1%}") as update:
+            for next_done in asyncio.as_completed([one(p) for p in todo]):
+                record = await next_done
+                if records is not None:
+                    records.append(record)
+                new.append(record)
+                correct += bool(hit(record))
+                update(advance=1, acc=correct / len(new))
+        return new
+
+    new = asyncio.run(all_units())
+    order = {key(p): i for i, p in enumerate(problems)}
+    return sorted(new, key=lambda r: order[r["key"]])
+
+
+def problem_seed(seed: int, problem_id: str) -> int:
+    """The sampling seed of one problem: the same for the same run seed and problem, on every machine."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{problem_id}".encode()).digest()[:8], "little") >> 2
+
+
+async def grade_answer(problem: Problem, answer) -> bool:
+    """verifiers.answer.grade, from asyncio."""
+    if problem.grader == "code":  # a sandboxed subprocess: off the event loop, so sampling goes on meanwhile
+        return await asyncio.to_thread(grade, problem, answer)
+    return grade(problem, answer)

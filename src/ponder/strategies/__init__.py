@@ -3,8 +3,8 @@
     result = await STRATEGIES["adaptive-vote"](problem, generator, verifier, StrategyConfig(budget=32))
 """
 
-from ponder.strategies import (adaptive_vote, beam, best_of_n, deepconf, first_finish, particle, short_vote, single,
-                               spec_reason, vote, weighted_vote)
+from ponder.strategies import (adaptive_vote, beam, best_of_n, deepconf, first_finish, particle, reference, short_vote,
+                               single, spec_reason, vote, weighted_vote)
 from ponder.strategies.base import Candidate, Result, StrategyConfig
 
 STRATEGIES = {
@@ -19,6 +19,7 @@ STRATEGIES = {
     "beam": beam.run,
     "particle": particle.run,
     "spec-reason": spec_reason.run,
+    "reference": reference.run,  # not a strategy: the dataset's own solution, to check loading and grading
 }
 
 __all__ = ["STRATEGIES", "Candidate", "Result", "StrategyConfig"]

@@ -153,9 +153,15 @@ class Session:
         self._scored: dict[str, int] = {}
 
     async def submit(self, n: int, prefix: str = "", generator: Generator | None = None, **changes) -> Stream:
-        """Start n samples of the problem (after `prefix`, if given) with the configured sampling."""
+        """Start n samples of the problem (after `prefix`, if given) with the configured sampling. With a seed
+        in the config, the i-th submission is seeded from it and i, so every request draws fresh samples and
+        the whole run repeats exactly."""
         generator = generator or self.generator
-        stream = await generator.submit(self.problem.messages(), self.config.params(n, **changes), prefix)
+        if self.config.sampling.seed is not None and "seed" not in changes:
+            changes["seed"] = (self.config.sampling.seed + 1_000_003 * len(self._streams)) % (1 << 62)
+        if self.problem.stop:
+            changes["stop"] = tuple(changes.get("stop", self.config.sampling.stop or ())) + self.problem.stop
+        stream = await generator.submit(self.problem.prompt(), self.config.params(n, **changes), prefix)
         self._streams.append((generator.name, stream))
         self.samples += n
         return stream
@@ -165,7 +171,7 @@ class Session:
         """Per-token logprobs of `continuation` after the prompt and `prefix` (a list of steps: one pass, one
         list per step)."""
         generator = generator or self.generator
-        logprobs = await generator.score(self.problem.messages(), continuation, prefix)
+        logprobs = await generator.score(self.problem.prompt(), continuation, prefix)
         count = len(logprobs) if isinstance(continuation, str) else sum(map(len, logprobs))
         self._scored[generator.name] = self._scored.get(generator.name, 0) + count
         return logprobs

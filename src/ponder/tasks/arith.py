@@ -20,8 +20,10 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
+
+from ponder.tasks import base
 
 Split = Literal["train", "test"]
 MAX_LEVEL = 6
@@ -34,17 +36,11 @@ TEST_FRACTION = 1 / 8
 
 
 @dataclass(frozen=True)
-class Problem:
-    id: str
-    question: str
-    solution: str
-    answer: int | None  # None for a question given by a user, with no reference
-    level: int
+class Problem(base.Problem):
+    """An arith problem: its answer an int (None for a user's own question), its level its number of steps.
+    The embedded models are chat models, so the prompt is always the question as one user message."""
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def messages(self) -> list[dict]:
+    def prompt(self) -> list[dict]:
         return [{"role": "user", "content": self.question}]
 
     def extract(self, text: str) -> int | None:
@@ -181,7 +177,7 @@ def problem(split: Split, seed: int, index: int, level: int | None = None) -> Pr
         lvl = level or (1 + index % MAX_LEVEL if split == "test" else rng.randint(1, MAX_LEVEL))
         question, solution, answer = _compose(rng, lvl)
         if split_of(question) == split:
-            return Problem(f"arith-{split}-{seed}-{index}", question, solution, answer, lvl)
+            return Problem(f"arith-{split}-{seed}-{index}", question, answer, solution, lvl)
     raise RuntimeError("unreachable: no problem of the split in 10,000 attempts")
 
 

@@ -74,7 +74,7 @@ def collect(cfg: OrmConfig, progress: bool) -> list[dict]:
     with progress_bar("sample", len(problems), enabled=progress) as update:
         for start in range(0, len(problems), chunk):
             part = problems[start:start + chunk]
-            prompts = [engine.tokenizer.apply_chat_template(p.messages(), add_generation_prompt=True, tokenize=False)
+            prompts = [engine.tokenizer.apply_chat_template(p.prompt(), add_generation_prompt=True, tokenize=False)
                        for p in part]
             for problem, out in zip(part, engine.generate(prompts, SamplingParams(n=cfg.samples, max_tokens=256))):
                 for sample in out.samples:

@@ -1,8 +1,10 @@
-"""Answer extraction and equivalence: numbers (arith, GSM8K), and LaTeX or symbolic answers (MATH, AIME)
-through Hugging Face's `math-verify`.
+"""Answer equivalence and grading: numbers (arith, GSM8K), LaTeX or symbolic answers (MATH, AIME) through
+Hugging Face's `math-verify`, and programs (HumanEval) by their tests in the sandbox. (How an answer is read
+out of a model's text is the task's: ponder.tasks.)
 
     equivalent("1/2", "0.5") and equivalent("\\\\frac{1}{2}", "1/2") and equivalent("1,000", "1000")
     equivalent("x=3", "3")           # a stated variable's value counts as the value
+    grade(problem, problem.extract(text))
 """
 
 from __future__ import annotations
@@ -12,38 +14,32 @@ import re
 from fractions import Fraction
 from typing import Any
 
-_NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?|-?\.\d+")
+from ponder.tasks.base import Problem
 
 
-def extract_number(text: str) -> str | None:
-    """The last number in `text`, thousands separators removed ("1,000" -> "1000"), or None."""
-    found = _NUMBER.findall(text)
-    return found[-1].replace(",", "") if found else None
+def grade(problem: Problem, answer: Any, timeout: float = 10.0) -> bool:
+    """Whether `answer` (as the task extracted it) is right for `problem`: equivalent to the reference, or for
+    a code task, a program that passes the task's tests in the sandbox within `timeout` seconds."""
+    if problem.grader == "code":
+        if not answer:
+            return False
+        from ponder.verifiers.sandbox import run
 
-
-def extract_boxed(text: str) -> str | None:
-    """The content of the last \\boxed{...} (braces balanced), or None."""
-    start = text.rfind("\\boxed")
-    if start < 0:
-        return None
-    i = text.find("{", start)
-    if i < 0:
-        return None
-    depth = 0
-    for j in range(i, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[j], 0)
-        if depth == 0:
-            return text[i + 1:j]
-    return None
+        program = f"{answer}\n\n{problem.tests}\n\ncheck({problem.entry_point})\n"
+        return run(program, timeout=timeout).status == "pass"
+    return equivalent(answer, problem.answer)
 
 
 def equivalent(a: Any, b: Any) -> bool:
     """Whether two answers mean the same: numbers compared exactly (as fractions), anything else through
-    math-verify's parsing and symbolic comparison. None is equivalent to nothing."""
+    math-verify's parsing and symbolic comparison; answers of several lines (programs) only as the same text.
+    None is equivalent to nothing."""
     if a is None or b is None:
         return False
     if a == b:
         return True
+    if "\n" in str(a) or "\n" in str(b):
+        return False
     x, y = _number(a), _number(b)
     if x is not None and y is not None:
         return x == y

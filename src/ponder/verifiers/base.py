@@ -6,14 +6,11 @@ partial solution, so search strategies can prune between steps. Steps are the li
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
+from ponder.tasks.base import Problem
 
-class Problem(Protocol):
-    """What a verifier and a strategy need of a problem: its prompt, and how to read an answer out of a text."""
-
-    def messages(self) -> Any: ...
-    def extract(self, text: str) -> Any: ...
+__all__ = ["Problem", "StepVerifier", "Verifier", "steps"]
 
 
 class Verifier(Protocol):

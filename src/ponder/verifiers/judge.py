@@ -45,7 +45,7 @@ class Judge:
         self.prompt = prompt
 
     async def score(self, problem: Problem, candidates: list[str]) -> list[float]:
-        messages = problem.messages()
+        messages = problem.prompt()
         question = messages if isinstance(messages, str) else messages[-1]["content"]
 
         async def one(solution: str) -> float:

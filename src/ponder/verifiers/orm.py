@@ -40,7 +40,7 @@ class RewardModel:
         self._lock = threading.Lock()  # one forward at a time: concurrent strategies share the model
 
     async def score(self, problem: Problem, candidates: list[str]) -> list[float]:
-        return await asyncio.to_thread(self.probabilities, problem.messages(), candidates)
+        return await asyncio.to_thread(self.probabilities, problem.prompt(), candidates)
 
     @torch.inference_mode()
     def probabilities(self, messages: list[dict] | str, candidates: list[str]) -> list[float]:

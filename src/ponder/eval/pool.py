@@ -1,0 +1,114 @@
+"""Sample pools: N samples per problem drawn once, and from them, for every k <= N, the curves a test-time
+scaling study needs: unbiased pass@k (coverage), expected maj@k, best@k under a verifier, each with a 95%
+bootstrap interval over problems, and the coverage fit of Large Language Monkeys (see metrics.py).
+
+One record per problem, keyed `pool@N/PROBLEM_ID`: each sample's answer, whether it is right, its tokens and
+logprob, and its verifier score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from ponder.backends.base import Generator
+from ponder.eval import metrics
+from ponder.eval.records import RecordFile
+from ponder.eval.runner import grade_answer, problem_seed, run_units
+from ponder.strategies import STRATEGIES, StrategyConfig
+from ponder.tasks import Problem
+from ponder.verifiers import Verifier
+from ponder.verifiers.answer import equivalent
+
+
+def draw_pool(task: str, problems: list[Problem], n: int, generator: Generator, config: StrategyConfig, *,
+              verifier: Verifier | None = None, records: RecordFile | None = None, progress: bool = True,
+              concurrency: int | None = None, seed: int = 0, **meta) -> dict:
+    """Draw `n` samples per problem (every one run to its end, nothing stopped early) and summarize the pool."""
+    name = f"pool@{n}"
+    config = replace(config, budget=n, options={})
+
+    async def unit(problem: Problem) -> dict:
+        seeded = replace(config, sampling=replace(config.sampling, seed=problem_seed(seed, problem.id)))
+        result = await STRATEGIES["vote"](problem, generator, None, seeded)
+        candidates = result.candidates
+        correct = await asyncio.gather(*(grade_answer(problem, c.answer) for c in candidates))
+        scores = await verifier.score(problem, [c.text for c in candidates]) if verifier else None
+        return {
+            "key": f"{name}/{problem.id}",
+            "id": problem.id,
+            "level": problem.level,
+            "reference": problem.answer,
+            "answers": [c.answer for c in candidates],
+            "correct_samples": list(correct),
+            "tokens_samples": [c.tokens for c in candidates],
+            "logprobs": [c.logprob for c in candidates],
+            "scores": [round(float(s), 6) for s in scores] if scores is not None else None,
+            "tokens": result.tokens,
+            "wall_s": result.wall_s,
+        }
+
+    started = time.perf_counter()
+    new = run_units(problems, lambda p: f"{name}/{p.id}", unit, records, progress, name, concurrency,
+                    hit=lambda record: any(record["correct_samples"]), shown="coverage")
+    by_key = {r["key"]: r for r in (records.records if records else [])} | {r["key"]: r for r in new}
+    done = [by_key[f"{name}/{p.id}"] for p in problems]
+    return summarize_pool(done, n, task=task, wall_s=round(time.perf_counter() - started, 2),
+                          problems_run_now=len(new), temperature=config.sampling.temperature,
+                          verifier=verifier.name if verifier else None, seed=seed, **meta)
+
+
+def summarize_pool(records: list[dict], n: int, **fields) -> dict:
+    """Curves over k = 1..n (pass@k, maj@k, best@k where scored), each with its bootstrap interval."""
+    ks = list(range(1, n + 1))
+    rows = {"pass@k": [], "maj@k": []}
+    scored = all(r["scores"] is not None for r in records)
+    if scored:
+        rows["best@k"] = []
+    for i, r in enumerate(records):
+        correct = r["correct_samples"]
+        rows["pass@k"].append([metrics.pass_at_k(n, sum(correct), k) for k in ks])
+        rows["maj@k"].append(metrics.maj_curve(_pooled(r["answers"]), correct, ks, seed=i))
+        if scored:
+            rows["best@k"].append([metrics.best_at_k(r["scores"], correct, k) for k in ks])
+    curves = {}
+    for name, per_problem in rows.items():
+        table = np.array(per_problem)  # problems x k
+        curves[name] = [round(float(x), 4) for x in table.mean(axis=0)]
+        curves[f"{name}_ci95"] = [[round(lo, 4), round(hi, 4)] for lo, hi in
+                                  (metrics.bootstrap_ci(table[:, j], seed=j) for j in range(len(ks)))]
+    fit = metrics.fit_coverage(ks, curves["pass@k"])
+    tokens = sum(sum(r["tokens_samples"]) for r in records)
+    return {
+        "task": fields.pop("task"),
+        "strategy": "pool",
+        "pool": n,
+        "n_problems": len(records),
+        "k": ks,
+        **curves,
+        "coverage_fit": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in fit.items() if k != "fitted"},
+        "tokens_generated_per_sample": round(tokens / (n * len(records)), 1),
+        "tokens_generated_per_problem": round(tokens / len(records), 1),
+        **fields,
+    }
+
+
+def _pooled(answers: list) -> list:
+    """Answers relabelled so that equivalent ones ("0.5", "1/2") are equal: each takes the first it matches."""
+    seen: list = []
+    out = []
+    for a in answers:
+        if a is None:
+            out.append(None)
+            continue
+        for i, b in enumerate(seen):
+            if equivalent(a, b):
+                out.append(i)
+                break
+        else:
+            seen.append(a)
+            out.append(len(seen) - 1)
+    return out

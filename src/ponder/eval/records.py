@@ -1,0 +1,103 @@
+"""A run's folder: `records.jsonl` (one JSON record per unit of work, appended whole and fsynced one by one),
+`manifest.json` (what the run is: its config, ponder's version, the hashes of its model files).
+
+A record is one line written by a single `write` on a file opened for appending, then fsynced, so a run killed
+at any moment loses at most the records in flight: a line cut short by a crash (only possible at the very end)
+is cut off when the folder is opened again, and the rerun skips every record already there.
+
+    records = RecordFile(out, manifest)     # resumes: records.done holds the keys already written
+    if key not in records.done:
+        records.append({"key": key, ...})
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from ponder.errors import InvalidArgumentError
+
+RECORDS = "records.jsonl"
+MANIFEST = "manifest.json"
+
+
+class RecordFile:
+    def __init__(self, folder: str | Path, manifest: dict):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / RECORDS
+        self._check_manifest(manifest)
+        self.records: list[dict] = self._read()
+        self.done = {r["key"] for r in self.records}
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def append(self, record: dict) -> None:
+        """Write one record whole (one write of one line) and make it durable before returning."""
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        written = os.write(self._fd, line)
+        if written != len(line):  # a full disk: cut the partial line off again, so no torn line stays
+            os.ftruncate(self._fd, os.lseek(self._fd, 0, os.SEEK_END) - written)
+            raise OSError(f"{self.path}: only {written} of {len(line)} bytes written")
+        os.fsync(self._fd)
+        self.records.append(record)
+        self.done.add(record["key"])
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):  # a line cut short by a crash: it was in flight, so it is dropped and redone
+            with open(self.path, "r+b") as f:
+                f.truncate(end)
+                os.fsync(f.fileno())
+        records = []
+        for number, line in enumerate(data[:end].splitlines(), start=1):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise InvalidArgumentError(f"{self.path}, line {number}: not a record (the file was changed by "
+                                           "hand?); move it away to start the run afresh") from None
+        return records
+
+    def _check_manifest(self, manifest: dict) -> None:
+        path = self.folder / MANIFEST
+        if path.exists():
+            old = json.loads(path.read_text(encoding="utf-8"))
+            changed = sorted(k for k in set(old["run"]) | set(manifest["run"])
+                             if old["run"].get(k) != manifest["run"].get(k))
+            if changed:
+                diff = ", ".join(f"{k}: {old['run'].get(k)!r} -> {manifest['run'].get(k)!r}" for k in changed)
+                raise InvalidArgumentError(f"{self.folder} holds a run with other settings ({diff}); use another "
+                                           "--out, or the same settings to resume it")
+            return
+        write_atomic(path, json.dumps(manifest, indent=2) + "\n")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` all at once (a reader sees the old file or the new one, never a mix)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def file_hashes(folder: str | Path) -> dict[str, str]:
+    """sha256 of each file of a model folder (weights, config, tokenizer), by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}

@@ -1,0 +1,159 @@
+"""Reports of evaluation runs: `summaries.json` in each run folder, and `ponder report DIR`, which writes a
+markdown summary and PNG plots (matplotlib, imported only here):
+
+- accuracy_vs_tokens.png: accuracy against generated tokens per problem, one line per strategy over its budgets,
+  95% intervals as error bars, and the Pareto front over every point;
+- coverage.png: for each sample pool, pass@k (coverage), maj@k and best@k against k on a log axis, with the
+  coverage fit of Large Language Monkeys.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ponder.errors import InvalidArgumentError
+from ponder.eval.records import write_atomic
+
+SUMMARIES = "summaries.json"
+
+
+def save_summaries(folder: str | Path, summaries: list[dict]) -> None:
+    """Merge `summaries` into the folder's summaries.json (one per strategy and budget, or pool size)."""
+    path = Path(folder) / SUMMARIES
+    old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    merged = {_key(s): s for s in old} | {_key(s): s for s in summaries}
+    write_atomic(path, json.dumps(list(merged.values()), indent=2) + "\n")
+
+
+def load_summaries(folder: str | Path) -> list[dict]:
+    folder = Path(folder)
+    files = sorted(folder.rglob(SUMMARIES)) if folder.is_dir() else []
+    if not files:
+        raise InvalidArgumentError(f"no {SUMMARIES} under {folder} (write one with `ponder eval ... --out {folder}`)")
+    return [s for f in files for s in json.loads(f.read_text(encoding="utf-8"))]
+
+
+def write_report(folder: str | Path, out: str | Path) -> list[Path]:
+    """report.md and the plots of every run under `folder`; returns the paths written."""
+    summaries = load_summaries(folder)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = [s for s in summaries if s["strategy"] != "pool"]
+    pools = [s for s in summaries if s["strategy"] == "pool"]
+    written = []
+    lines = [f"# ponder report: {folder}", ""]
+    if runs:
+        written.append(plot_accuracy_vs_tokens(runs, out / "accuracy_vs_tokens.png"))
+        lines += ["## Strategies", "", f"![accuracy against tokens]({written[-1].name})", "",
+                  "| task | strategy | budget | problems | accuracy | 95% interval | tokens/problem | wall s/problem |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for s in sorted(runs, key=lambda s: (s["task"], s["strategy"], s["budget"])):
+            low, high = s["accuracy_ci95"]
+            wall = s.get("wall_s_per_problem")
+            lines.append(f"| {s['task']} | {s['strategy']} | {s['budget']} | {s['n_problems']} | "
+                         f"{s['accuracy']:.1%} | {low:.1%}-{high:.1%} | {s['tokens_generated_per_problem']:.0f} | "
+                         f"{wall if wall is not None else '-'} |")
+        lines.append("")
+    if pools:
+        written.append(plot_coverage(pools, out / "coverage.png"))
+        lines += ["## Sample pools", "", f"![coverage against k]({written[-1].name})", ""]
+        for p in pools:
+            curves = [c for c in ("pass@k", "maj@k", "best@k") if c in p]
+            lines += [f"{p['task']}, a pool of {p['pool']} samples on {p['n_problems']} problems "
+                      f"({p['tokens_generated_per_sample']} generated tokens per sample):", "",
+                      "| k | " + " | ".join(curves) + " |", "|---|" + "---|" * len(curves)]
+            for k in [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= p["pool"]]:
+                cells = [f"{p[c][k - 1]:.1%} ({p[c + '_ci95'][k - 1][0]:.1%}-{p[c + '_ci95'][k - 1][1]:.1%})"
+                         for c in curves]
+                lines.append(f"| {k} | " + " | ".join(cells) + " |")
+            fit = p["coverage_fit"]
+            lines += ["", f"Coverage fit: pass@k = exp(a k^b) with a = {fit['a']}, b = {fit['b']}, R^2 = "
+                          f"{fit.get('r2')}" if fit.get("a") is not None else f"Coverage fit: {fit.get('note')}", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [path, *written]
+
+
+def plot_accuracy_vs_tokens(runs: list[dict], path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for name in sorted({s["strategy"] for s in runs}):
+        points = sorted((s for s in runs if s["strategy"] == name), key=lambda s: s["tokens_generated_per_problem"])
+        x = [s["tokens_generated_per_problem"] for s in points]
+        y = [s["accuracy"] for s in points]
+        err = [[s["accuracy"] - s["accuracy_ci95"][0] for s in points],
+               [s["accuracy_ci95"][1] - s["accuracy"] for s in points]]
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=name)
+        for s in points:
+            ax.annotate(str(s["budget"]), (s["tokens_generated_per_problem"], s["accuracy"]), fontsize=7,
+                        textcoords="offset points", xytext=(4, -10))
+    front = _pareto([(s["tokens_generated_per_problem"], s["accuracy"]) for s in runs])
+    ax.plot(*zip(*front), linestyle="--", color="black", alpha=0.5, label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_xlabel("generated tokens per problem (log)")
+    ax.set_ylabel("accuracy")
+    tasks = sorted({s["task"] for s in runs})
+    ax.set_title(f"{', '.join(tasks)}: accuracy against compute (labels: budget; bars: 95% interval)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_coverage(pools: list[dict], path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for p in pools:
+        ks = p["k"]
+        for curve, style in (("pass@k", "-"), ("maj@k", "--"), ("best@k", ":")):
+            if curve in p:
+                ax.plot(ks, p[curve], style, label=f"{p['task']} {curve}")
+                low, high = zip(*p[curve + "_ci95"])
+                ax.fill_between(ks, low, high, alpha=0.15)
+        fit = p["coverage_fit"]
+        if fit.get("a") is not None:
+            import numpy as np
+
+            k = np.asarray(ks, dtype=float)
+            ax.plot(ks, np.exp(fit["a"] * k ** fit["b"]), color="black", alpha=0.6, linewidth=1,
+                    label=f"fit exp({fit['a']:.3f} k^{fit['b']:.3f})")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k (samples, log)")
+    ax.set_ylabel("fraction of problems")
+    ax.set_title(f"coverage (pass@k), maj@k and best@k from a pool of {max(p['pool'] for p in pools)} samples")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other beats on both fewer tokens and higher accuracy, by tokens."""
+    front, best = [], -1.0
+    for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
+        if y > best:
+            front.append((x, y))
+            best = y
+    return front
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise InvalidArgumentError("plots need matplotlib: pip install 'ponder[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _key(summary: dict) -> str:
+    if summary["strategy"] == "pool":
+        return f"{summary['task']}/pool@{summary['pool']}"
+    return f"{summary['task']}/{summary['strategy']}@{summary['budget']}"
