@@ -33,6 +33,7 @@ from ponder.train.tokenizer import build_tokenizer
 PRESETS: dict[str, dict] = {
     "ponder-arith": dict(hidden_size=256, intermediate_size=640, num_hidden_layers=4, num_attention_heads=4),
     "ponder-arith-draft": dict(hidden_size=192, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4),
+    "ponder-arith-draft-1l": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=1, num_attention_heads=4),
     "toy": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
 }
 BUCKET = 16  # batches drawn together and grouped by length, so little of each batch is padding
@@ -95,7 +96,7 @@ def training_text(seed: int, index: int, tokenizer, slip_rate: float = 0.0) -> s
     """The `index`-th training text of `seed`: a train-split problem and its (possibly slipped) solution."""
     problem = arith.problem("train", seed, index)
     solution = arith.with_slips(problem.solution, slip_rate, random.Random(f"slip:{seed}:{index}"))
-    messages = problem.messages() + [{"role": "assistant", "content": solution}]
+    messages = problem.prompt() + [{"role": "assistant", "content": solution}]
     return tokenizer.apply_chat_template(messages, tokenize=False)
 
 
