@@ -91,3 +91,58 @@ def test_eval_json_summary_and_result_files(tmp_path):
     assert json.loads((tmp_path / "summaries.json").read_text()) == [summary]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["run"]["task"] == "arith" and len(manifest["model_files"]["model"]["model.safetensors"]) == 64
+
+
+@pytest.mark.parametrize("task, reference, candidate, correct", [
+    ("math500", "\\frac{1}{2}", "0.5", True),
+    ("math500", "\\frac{1}{2}", "so the answer is $\\boxed{\\frac{2}{4}}$", True),
+    ("math500", "\\frac{1}{2}", "\\boxed{2}", False),
+    ("gsm8k", "1000", "#### 1,000", True),
+    ("aime24", "25", "\\boxed{025}", True),
+    ("arith", "7", "3+4=7\nAnswer: 8", False),
+])
+def test_grade_prints_whether_one_answer_is_right(task, reference, candidate, correct):
+    proc = ponder("grade", "--task", task, "--reference", reference, "--candidate", candidate, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["correct"] is correct
+
+
+def test_grade_humaneval_runs_the_tests_in_the_sandbox():
+    tests = "def check(f):\n    assert f(3) == 9\n"
+    right = ponder("grade", "--task", "humaneval", "--reference", tests, "--entry-point", "square",
+                   "--candidate", "def square(x):\n    return x * x\n", "--json")
+    wrong = ponder("grade", "--task", "humaneval", "--reference", tests, "--entry-point", "square",
+                   "--candidate", "import os\nos.system('true')\ndef square(x):\n    return x * x\n", "--json")
+    assert json.loads(right.stdout)["correct"] is True and json.loads(wrong.stdout)["correct"] is False
+    assert_one_line_error(ponder("grade", "--task", "humaneval", "--reference", tests, "--candidate", "x"),
+                          "--entry-point")
+    assert_one_line_error(ponder("grade", "--task", "aime25", "--reference", "many", "--candidate", "1"), "integer")
+
+
+def test_eval_grid_and_pool_then_report_writes_markdown_and_plots(tmp_path):
+    proc = ponder("eval", "--task", "arith", "--seed", "2", "--limit", "4", "--strategy", "single,vote",
+                  "--budget", "1,2", "--pool", "4", "--out", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summaries = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(s["strategy"], s.get("budget", s.get("pool"))) for s in summaries] == [
+        ("single", 1), ("single", 2), ("vote", 1), ("vote", 2), ("pool", 4)]
+    pool = summaries[-1]
+    assert pool["k"] == [1, 2, 3, 4] and len(pool["pass@k"]) == len(pool["maj@k"]) == 4
+    assert pool["pass@k"][0] == pytest.approx(pool["maj@k"][0]) and pool["pass@k"] == sorted(pool["pass@k"])
+    for low_high, value in zip(pool["pass@k_ci95"], pool["pass@k"]):
+        assert low_high[0] <= value <= low_high[1]
+    records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    assert len(records) == 4 * 4 + 4 and all(len(r["answers"]) == 4 for r in records if r["key"].startswith("pool"))
+
+    report = ponder("report", str(tmp_path), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "| arith | vote | 2 | 4 |" in text and "a pool of 4 samples on 4 problems" in text
+    for plot in ("accuracy_vs_tokens.png", "coverage.png"):
+        assert (tmp_path / "report" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_one_line_error(ponder("report", str(tmp_path / "empty")), "summaries.json")
+
+
+def test_eval_benchmarks_need_their_data_and_say_so():
+    assert_one_line_error(ponder("eval", "--task", "gsm8k", "--strategy", "vote", "--budget", "4"), "--data")
+    assert_one_line_error(ponder("eval", "--task", "arith"), "--strategy")
