@@ -146,3 +146,15 @@ def test_eval_grid_and_pool_then_report_writes_markdown_and_plots(tmp_path):
 def test_eval_benchmarks_need_their_data_and_say_so():
     assert_one_line_error(ponder("eval", "--task", "gsm8k", "--strategy", "vote", "--budget", "4"), "--data")
     assert_one_line_error(ponder("eval", "--task", "arith"), "--strategy")
+
+
+def test_grid_options_can_target_one_strategy(tmp_path):
+    proc = ponder("eval", "--task", "arith", "--limit", "2", "--strategy", "vote,adaptive-vote", "--budget", "4",
+                  "--option", "adaptive-vote.confidence=0.9", "--out", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    vote, adaptive = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert vote["options"] == {} and adaptive["options"] == {"confidence": "0.9"}
+    keys = {json.loads(line)["key"].split("/")[0] for line in (tmp_path / "records.jsonl").read_text().splitlines()}
+    assert keys == {"vote@4", "adaptive-vote[confidence=0.9]@4"}
+    assert_one_line_error(ponder("eval", "--task", "arith", "--strategy", "vote", "--option", "telepathy.m=1"),
+                          "'telepathy' is not a strategy")

@@ -36,7 +36,8 @@ VERIFIER_HELP = ("For the strategies that use one: best-of-n and weighted-vote (
                  "another), judge (the model grades the candidates).")
 DRAFT_HELP = ("A smaller model with the same tokenizer: the step writer of spec-reason; with any other strategy, "
               "speculative decoding inside the engine (the same output distribution, faster).")
-OPTION_HELP = "A strategy option, KEY=VALUE (repeatable), e.g. --option confidence=0.99 for adaptive-vote."
+OPTION_HELP = ("A strategy option, KEY=VALUE (repeatable), e.g. --option confidence=0.99 for adaptive-vote; "
+               "STRATEGY.KEY=VALUE sets it for that strategy only (in a grid).")
 
 
 def _generators(backend: str, model: str, seed: int, device: str, draft: str | None, strategy: str):
@@ -69,7 +70,11 @@ def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens:
         key, sep, value = option.partition("=")
         if not sep or not key:
             raise InvalidArgumentError(f"--option {option!r} is not KEY=VALUE")
-        parsed[key.strip().replace("-", "_")] = value.strip()
+        only, dot, key = key.strip().rpartition(".")
+        if dot and only not in STRATEGIES:
+            raise InvalidArgumentError(f"--option {option!r}: {only!r} is not a strategy")
+        if not dot or only == strategy:
+            parsed[key.replace("-", "_")] = value.strip()
     return StrategyConfig(budget=budget, sampling=SamplingParams(temperature=temperature, max_tokens=max_tokens),
                           options=parsed)
 
@@ -145,7 +150,7 @@ def evaluate(
                                        "maj@k (and best@k with --verifier) for every k up to it, with 95% "
                                        "intervals and the coverage fit."),
     verifier: Optional[str] = typer.Option(None, help=VERIFIER_HELP),
-    option: Optional[list[str]] = typer.Option(None, help=OPTION_HELP + " Applies to every strategy of a grid."),
+    option: Optional[list[str]] = typer.Option(None, help=OPTION_HELP),
     data: Optional[str] = typer.Option(None, help="The benchmark's data: a JSONL file (plain or .gz; the layouts "
                                        "of ../shared/data) or a Hugging Face hub id (needs `datasets` and a network)."),
     style: str = typer.Option("chat", help="Prompt: chat (the model's chat template) or few-shot (worked examples "
@@ -195,9 +200,8 @@ def evaluate(
     checker = _verifier(verifier, device, generator)
     records = _records(out, task=task, data=data, style=style, model=model if needs_model else None, draft=draft,
                        temperature=temperature, max_tokens=max_tokens, seed=seed, verifier=verifier,
-                       options=sorted(option or []), backend=backend) if out else None
-    meta = dict(model=model if needs_model else None, backend=backend, draft=draft, data=data, style=style,
-                options=dict(configs[grid[0]].options) if grid else {})
+                       backend=backend) if out else None
+    meta = dict(model=model if needs_model else None, backend=backend, draft=draft, data=data, style=style)
     progress = sys.stderr.isatty()
     summaries = []
     try:
@@ -428,6 +432,8 @@ def _print_table(summaries: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from ponder.eval.report import label
+
     levels = sorted({lvl for s in summaries for lvl in s["accuracy_by_level"]}, key=int)
     levels = levels if len(levels) > 1 else []
     table = Table(title=f"{summaries[0]['task']}: {summaries[0]['n_problems']} problems")
@@ -438,7 +444,7 @@ def _print_table(summaries: list[dict]) -> None:
     for s in summaries:
         per_level = [f"{s['accuracy_by_level'].get(lvl, float('nan')):.0%}" for lvl in levels]
         low, high = s.get("accuracy_ci95", (float("nan"), float("nan")))
-        table.add_row(f"{s['strategy']}@{s['budget']}", f"{s['accuracy']:.1%}", f"{low:.1%}-{high:.1%}", *per_level,
+        table.add_row(f"{label(s)}@{s['budget']}", f"{s['accuracy']:.1%}", f"{low:.1%}-{high:.1%}", *per_level,
                       f"{s['tokens_generated_per_problem']:.0f}", f"{s['wall_s']:.1f}")
     Console().print(table)
 

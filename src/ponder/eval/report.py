@@ -48,10 +48,10 @@ def write_report(folder: str | Path, out: str | Path) -> list[Path]:
         lines += ["## Strategies", "", f"![accuracy against tokens]({written[-1].name})", "",
                   "| task | strategy | budget | problems | accuracy | 95% interval | tokens/problem | wall s/problem |",
                   "|---|---|---|---|---|---|---|---|"]
-        for s in sorted(runs, key=lambda s: (s["task"], s["strategy"], s["budget"])):
+        for s in sorted(runs, key=lambda s: (s["task"], label(s), s["budget"])):
             low, high = s["accuracy_ci95"]
             wall = s.get("wall_s_per_problem")
-            lines.append(f"| {s['task']} | {s['strategy']} | {s['budget']} | {s['n_problems']} | "
+            lines.append(f"| {s['task']} | {label(s)} | {s['budget']} | {s['n_problems']} | "
                          f"{s['accuracy']:.1%} | {low:.1%}-{high:.1%} | {s['tokens_generated_per_problem']:.0f} | "
                          f"{wall if wall is not None else '-'} |")
         lines.append("")
@@ -78,8 +78,8 @@ def write_report(folder: str | Path, out: str | Path) -> list[Path]:
 def plot_accuracy_vs_tokens(runs: list[dict], path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    for name in sorted({s["strategy"] for s in runs}):
-        points = sorted((s for s in runs if s["strategy"] == name), key=lambda s: s["tokens_generated_per_problem"])
+    for name in sorted({label(s) for s in runs}):
+        points = sorted((s for s in runs if label(s) == name), key=lambda s: s["tokens_generated_per_problem"])
         x = [s["tokens_generated_per_problem"] for s in points]
         y = [s["accuracy"] for s in points]
         err = [[s["accuracy"] - s["accuracy_ci95"][0] for s in points],
@@ -153,7 +153,13 @@ def _pyplot():
     return plt
 
 
+def label(summary: dict) -> str:
+    """A strategy's name with its options, if any: `deepconf (measure=logprob)`."""
+    options = ", ".join(f"{k}={v}" for k, v in sorted(summary.get("options", {}).items()))
+    return f"{summary['strategy']} ({options})" if options else summary["strategy"]
+
+
 def _key(summary: dict) -> str:
     if summary["strategy"] == "pool":
         return f"{summary['task']}/pool@{summary['pool']}"
-    return f"{summary['task']}/{summary['strategy']}@{summary['budget']}"
+    return f"{summary['task']}/{label(summary)}@{summary['budget']}"

@@ -1,7 +1,8 @@
 """Run strategies over a problem set and measure them: accuracy (with a 95% bootstrap interval, overall and per
 level), tokens, time.
 
-Each problem is one unit of work, keyed `STRATEGY@BUDGET/PROBLEM_ID`. Its sampling is seeded from the run's
+Each problem is one unit of work, keyed `STRATEGY@BUDGET/PROBLEM_ID` (with the strategy's options, if any:
+`deepconf[measure=logprob]@32/...`). Its sampling is seeded from the run's
 seed and the problem's id alone, so a problem gives the same samples whatever runs beside it, and a run that
 resumes gives what an uninterrupted one would. With a RecordFile (`--out`), every finished unit is appended
 as it finishes and units already there are skipped; the summary is computed from all of them.
@@ -36,7 +37,8 @@ def evaluate(task: str, problems: list[Problem], strategy: str, generator: Gener
     time, so `wall_s_per_problem` is each problem's latency)."""
     if strategy not in STRATEGIES:
         raise InvalidArgumentError(f"unknown strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
-    name = f"{strategy}@{config.budget}"
+    options = ",".join(f"{k}={v}" for k, v in sorted(config.options.items()))
+    name = f"{strategy}{f'[{options}]' if options else ''}@{config.budget}"
     run = STRATEGIES[strategy]
 
     async def unit(problem: Problem) -> dict:
@@ -65,7 +67,8 @@ def evaluate(task: str, problems: list[Problem], strategy: str, generator: Gener
     done = [by_key[f"{name}/{p.id}"] for p in problems]
     return summarize(done, task=task, strategy=strategy, budget=config.budget, wall_s=wall_s, new=len(new),
                      concurrency=concurrency or len(problems), temperature=config.sampling.temperature,
-                     verifier=verifier.name if verifier else None, seed=seed, **meta)
+                     verifier=verifier.name if verifier else None, seed=seed, options=dict(config.options),
+                     **meta)
 
 
 def summarize(records: list[dict], *, wall_s: float, new: int, **fields) -> dict:

@@ -45,11 +45,8 @@ class Judge:
         self.prompt = prompt
 
     async def score(self, problem: Problem, candidates: list[str]) -> list[float]:
-        messages = problem.prompt()
-        question = messages if isinstance(messages, str) else messages[-1]["content"]
-
         async def one(solution: str) -> float:
-            content = self.prompt.format(question=question, solution=solution)
+            content = self.prompt.format(question=problem.question, solution=solution)
             replies = (await generate(self.generator, [{"role": "user", "content": content}], self.params)).samples
             grades = [parse_grade(r.text) for r in replies]
             return sum(self.fallback if g is None else g for g in grades) / len(grades)
