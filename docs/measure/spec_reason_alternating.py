@@ -1,7 +1,7 @@
 """spec-reason against the target alone and the draft alone, one problem at a time, the three alternated problem by
 problem (the machine's speed drifts), prefix caches cleared before each; the first 5 problems warm up.
 
-Usage: python docs/measure/spec_reason_alternating.py DEVICE PROBLEMS   (e.g. cpu 60, cuda 60)
+Usage: python docs/measure/spec_reason_alternating.py DEVICE PROBLEMS [DRAFT]   (e.g. cpu 60, cuda 60)
 """
 import asyncio, time, sys, collections
 from ponder import tasks
@@ -9,7 +9,7 @@ from ponder.backends.local import LocalGenerator
 from ponder.strategies import STRATEGIES, StrategyConfig
 from ponder.engine.sampling_params import SamplingParams
 dev = sys.argv[1]
-target = LocalGenerator("ponder-arith", seed=1, device=dev); draft = LocalGenerator("ponder-arith-draft", seed=1, device=dev)
+target = LocalGenerator("ponder-arith", seed=1, device=dev); draft = LocalGenerator(sys.argv[3] if len(sys.argv) > 3 else "ponder-arith-draft", seed=1, device=dev)
 problems = tasks.load("arith", 1, int(sys.argv[2]))
 cfg = StrategyConfig(budget=32, sampling=SamplingParams(temperature=0.5, max_tokens=256), draft=draft)
 T = collections.defaultdict(float); A = collections.Counter()
