@@ -18,11 +18,6 @@ from ponder.tasks.math500 import SHOTS
 
 @dataclass(frozen=True)
 class Problem(base.Problem):
-    def prompt(self) -> str | list[dict]:
-        if self.style == "chat":
-            return [{"role": "user", "content": f"{self.question}\n{base.MATH_INSTRUCTION}"}]
-        return super().prompt()
-
     def extract(self, text: str) -> int | None:
         """The integer of the last \\boxed{...} (\\textbf{(113) } and 104. included), else of the final answer."""
         found = base.extract_math(text)
@@ -40,9 +35,9 @@ def load(source: str, style: str = "chat", year: int = 2024) -> list[Problem]:
         try:
             answer = int(str(record["answer"]).strip())
         except ValueError:
-            raise InvalidArgumentError(f"{source}, line {line}: answer {record['answer']!r} is not an integer") from None
+            raise InvalidArgumentError(f"{source}, line {line}: answer {record['answer']!r} is not an "
+                                       "integer") from None
         solution = record.get("solution") or f"The answer is $\\boxed{{{answer}}}$."
         problems.append(Problem(f"aime{year % 100}/{record.get('id', line - 1)}", question, answer, solution,
-                                style=base.check_style(style), shots=SHOTS,
-                                stop=("\nQuestion:",) if style == "few-shot" else ()))
+                                **base.prompting(style, SHOTS)))
     return problems

@@ -37,11 +37,8 @@ TEST_FRACTION = 1 / 8
 
 @dataclass(frozen=True)
 class Problem(base.Problem):
-    """An arith problem: its answer an int (None for a user's own question), its level its number of steps.
-    The embedded models are chat models, so the prompt is always the question as one user message."""
-
-    def prompt(self) -> list[dict]:
-        return [{"role": "user", "content": self.question}]
+    """An arith problem: its answer an int (None for a user's own question), its level its number of steps; the
+    prompt is the question as one user message (the embedded models are chat models)."""
 
     def extract(self, text: str) -> int | None:
         return extract_answer(text)

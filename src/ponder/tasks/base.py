@@ -15,7 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,7 +32,8 @@ class Problem:
     `question` is the problem as the dataset states it, `answer` its reference answer (None for a user's own
     question), `solution` the reference worked solution (what the `reference` strategy answers with), `level`
     a difficulty for per-level accuracy (0 where the dataset has none). `style` picks the prompt: "chat"
-    (messages, for the model's chat template) or "few-shot" (a text of worked examples, for base models).
+    (messages, for the model's chat template: the question, then `instruction` if any) or "few-shot" (a text
+    of worked examples, `shots`, for base models).
     `grader` says how verifiers.answer.grade compares an answer with the reference: "exact" (numbers as
     exact fractions, other answers through math-verify) or "code" (the program runs the task's tests in the
     sandbox; `tests` and `entry_point` hold them).
@@ -44,20 +45,19 @@ class Problem:
     solution: str = ""
     level: int = 0
     style: str = "chat"
+    instruction: str = ""  # appended to a chat prompt, e.g. how to give the final answer
     shots: tuple = field(default=(), repr=False, compare=False)  # few-shot examples: (question, worked solution)
     stop: tuple = ()  # stop strings every sample of this problem needs (a few-shot prompt's next question)
     grader: str = "exact"
     tests: str = field(default="", repr=False)  # code tasks: the tests, defining check(candidate)
     entry_point: str = ""  # code tasks: the function the tests call
 
-    def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "shots"}
-
     def prompt(self) -> str | list[dict]:
         if self.style == "few-shot":
             shots = "".join(f"Question: {q}\nAnswer: {a}\n\n" for q, a in self.shots)
             return f"{shots}Question: {self.question}\nAnswer:"
-        return [{"role": "user", "content": self.question}]
+        content = f"{self.question}\n{self.instruction}" if self.instruction else self.question
+        return [{"role": "user", "content": content}]
 
     def extract(self, text: str) -> Any:
         """The final answer in a model's text (None if it gives none)."""
@@ -91,7 +91,8 @@ def extract_boxed(text: str) -> str | None:
 
 def extract_math(text: str) -> str | None:
     """A math answer: the last \\boxed{...}; else what follows the last "answer is" / "Answer:"; else the last
-    number of the last $...$ (a signature after a solution is not its answer); else the last number. Wrappers that do not change the value (\\text{...}, a trailing period, $...$) are removed."""
+    number of the last $...$ (a signature after a solution is not its answer); else the last number. Wrappers
+    that do not change the value (\\text{...}, a trailing period, $...$) are removed."""
     text = until_next_question(text)
     found = extract_boxed(text)
     if found is None:
@@ -115,12 +116,19 @@ def check_style(style: str) -> str:
     return style
 
 
+def prompting(style: str, shots: tuple, instruction: str = MATH_INSTRUCTION) -> dict:
+    """A math problem's prompt fields for `style`: the chat instruction, the few-shot examples, and the stop
+    string that ends a few-shot answer where the model would write the next question."""
+    return dict(style=check_style(style), instruction=instruction, shots=shots,
+                stop=("\nQuestion:",) if style == "few-shot" else ())
+
+
 def read_records(source: str | Path, required: tuple[str, ...], split: str = "test", hub_config: str | None = None
                  ) -> Iterator[tuple[int, dict]]:
     """(line number, record) for each record of a JSONL file (plain or .gz), checking that every record has the
     `required` fields; or, when `source` is not a file but looks like a hub id ("owner/name"), of that dataset's
-    `split` (and `hub_config`) through the `datasets` library. A missing or malformed file is one InvalidArgumentError naming the
-    file and the line."""
+    `split` (and `hub_config`) through the `datasets` library. A missing or malformed file is one
+    InvalidArgumentError naming the file and the line."""
     path = Path(source)
     if not path.exists():
         if re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)) and not str(source).endswith((".jsonl", ".gz", ".json")):

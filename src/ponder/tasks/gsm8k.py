@@ -34,11 +34,6 @@ _FINAL = re.compile(r"####\s*(.+)")
 
 @dataclass(frozen=True)
 class Problem(base.Problem):
-    def prompt(self) -> str | list[dict]:
-        if self.style == "chat":
-            return [{"role": "user", "content": f"{self.question}\n{base.MATH_INSTRUCTION}"}]
-        return super().prompt()
-
     def extract(self, text: str) -> str | None:
         """`#### N` (the dataset's own form), else \\boxed{N}, else "the answer is N", else the last number."""
         text = base.until_next_question(text)
@@ -57,6 +52,5 @@ def load(source: str, style: str = "chat") -> list[Problem]:
         if not final:
             raise InvalidArgumentError(f"{source}, line {line}: the answer has no '#### <number>' line")
         problems.append(Problem(f"gsm8k/{line - 1}", record["question"], final[-1].strip().replace(",", ""),
-                                solution, style=base.check_style(style), shots=SHOTS,
-                                stop=("\nQuestion:",) if style == "few-shot" else ()))
+                                solution, **base.prompting(style, SHOTS)))
     return problems

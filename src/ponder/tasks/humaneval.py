@@ -2,8 +2,8 @@
 
 Records: {"task_id", "prompt", "entry_point", "canonical_solution", "test"} (openai/human-eval's
 HumanEval.jsonl.gz; hub id openai/openai_humaneval). The question is the prompt (imports, the signature and the
-docstring); the answer is a whole program, the prompt with a body. verifiers.answer.grade runs it with `test` and `check(entry_point)`
-only in the sandbox (verifiers/sandbox.py): the programs are untrusted.
+docstring); the answer is a whole program, the prompt with a body. verifiers.answer.grade runs it with `test`
+and `check(entry_point)`, only in the sandbox (verifiers/sandbox.py): the programs are untrusted.
 
 Prompts: "chat" asks for the function in a ```python block; "few-shot" is the prompt itself, for a base model
 to continue (the body stops where a new top-level statement would begin).
@@ -24,8 +24,8 @@ _BLOCK = re.compile(r"```(?:python|py)?\n(.*?)(?:```|$)", re.DOTALL)
 class Problem(base.Problem):
     def prompt(self) -> str | list[dict]:
         if self.style == "chat":
-            return [{"role": "user", "content": "Complete the following Python function. Reply with the whole "
-                                                f"function in one ```python code block.\n\n```python\n{self.question}```"}]
+            ask = "Complete the following Python function. Reply with the whole function in one ```python code block."
+            return [{"role": "user", "content": f"{ask}\n\n```python\n{self.question}```"}]
         return self.question
 
     def extract(self, text: str) -> str | None:

@@ -34,17 +34,11 @@ SHOTS = (
 
 @dataclass(frozen=True)
 class Problem(base.Problem):
-    def prompt(self) -> str | list[dict]:
-        if self.style == "chat":
-            return [{"role": "user", "content": f"{self.question}\n{base.MATH_INSTRUCTION}"}]
-        return super().prompt()
-
     def extract(self, text: str) -> str | None:
         return base.extract_math(text)
 
 
 def load(source: str, style: str = "chat") -> list[Problem]:
     return [Problem(record.get("unique_id", f"math500/{line - 1}"), record["problem"], record["answer"],
-                    record["solution"], int(record.get("level") or 0), style=base.check_style(style), shots=SHOTS,
-                    stop=("\nQuestion:",) if style == "few-shot" else ())
+                    record["solution"], int(record.get("level") or 0), **base.prompting(style, SHOTS))
             for line, record in base.read_records(source, ("problem", "solution", "answer"))]
