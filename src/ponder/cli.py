@@ -204,26 +204,29 @@ def evaluate(
     meta = dict(model=model if needs_model else None, backend=backend, draft=draft, data=data, style=style)
     progress = sys.stderr.isatty()
     summaries = []
+
+    def finished(summary: dict) -> None:
+        summaries.append(summary)
+        if out is not None:  # as each finishes, so a run stopped later keeps the summaries it made
+            from ponder.eval.report import save_summaries
+
+            save_summaries(out, [summary])
     try:
         from ponder.eval.runner import evaluate as run_eval
 
         for name, b in grid:
             config = replace(configs[name, b], draft=drafter if name == "spec-reason" else None)
-            summaries.append(run_eval(task, problems, name, generator, config, verifier=checker, records=records,
-                                      progress=progress, concurrency=concurrency, seed=seed, **meta))
+            finished(run_eval(task, problems, name, generator, config, verifier=checker, records=records,
+                              progress=progress, concurrency=concurrency, seed=seed, **meta))
         if pool is not None:
             from ponder.eval.pool import draw_pool
 
-            summaries.append(draw_pool(task, problems, pool, generator, _strategy_config(
-                "vote", pool, temperature, max_tokens), verifier=checker, records=records, progress=progress,
-                concurrency=concurrency, seed=seed, **meta))
+            finished(draw_pool(task, problems, pool, generator, _strategy_config("vote", pool, temperature, max_tokens),
+                               verifier=checker, records=records, progress=progress, concurrency=concurrency,
+                               seed=seed, **meta))
     finally:
         if records is not None:
             records.close()
-    if out is not None:
-        from ponder.eval.report import save_summaries
-
-        save_summaries(out, summaries)
     if as_json:
         for summary in summaries:
             print(json.dumps(summary))
