@@ -158,3 +158,12 @@ def test_grid_options_can_target_one_strategy(tmp_path):
     assert keys == {"vote@4", "adaptive-vote[confidence=0.9]@4"}
     assert_one_line_error(ponder("eval", "--task", "arith", "--strategy", "vote", "--option", "telepathy.m=1"),
                           "'telepathy' is not a strategy")
+
+
+def test_a_prompt_longer_than_the_context_stops_the_run_with_one_line_naming_the_problem(tmp_path):
+    data = tmp_path / "long.jsonl"
+    data.write_text(json.dumps({"question": "How many? " * 10, "answer": "#### 1"}) + "\n"
+                    + json.dumps({"question": "How many? " * 200, "answer": "#### 2"}) + "\n")
+    proc = ponder("eval", "--task", "gsm8k", "--data", str(data), "--strategy", "vote", "--budget", "2",
+                  "--max-tokens", "8", "--out", str(tmp_path / "run"))
+    assert_one_line_error(proc, "problem gsm8k/1", "context is 512")

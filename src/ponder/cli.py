@@ -227,6 +227,9 @@ def evaluate(
     finally:
         if records is not None:
             records.close()
+        for engine in (generator, drafter):  # before exiting, even on an error: a worker killed mid-step aborts
+            if engine is not None:
+                engine.close()
     if as_json:
         for summary in summaries:
             print(json.dumps(summary))

@@ -149,9 +149,9 @@ class AsyncEngine:
             try:
                 result = fn()
             except BaseException as error:  # handed to the caller, whose request alone failed
-                loop.call_soon_threadsafe(_settle, future, None, error)
+                _post(loop, _settle, future, None, error)
             else:
-                loop.call_soon_threadsafe(_settle, future, result, None)
+                _post(loop, _settle, future, result, None)
         self._inbox.put(run)
         self._wake.set()
         return await future
@@ -173,7 +173,7 @@ class AsyncEngine:
             self._error = error
             dead = EngineDeadError(f"the engine failed: {error!r}")
             for loop, stream in self._streams.values():
-                loop.call_soon_threadsafe(stream._put, [dead])
+                _post(loop, stream._put, [dead])
             self._streams.clear()
 
     def _open(self, request_id: int, n: int, loop: asyncio.AbstractEventLoop) -> RequestStream:
@@ -191,7 +191,19 @@ class AsyncEngine:
             self._running[request_id] -= sum(e.finished for e in batch)
             if self._running[request_id] == 0:
                 del self._streams[request_id], self._running[request_id]
-            loop.call_soon_threadsafe(stream._put, batch)
+            if not _post(loop, stream._put, batch) and request_id in self._streams:
+                # its caller's event loop has closed (asyncio.run ended on an error): no one will read it
+                del self._streams[request_id], self._running[request_id]
+                self.engine.abort(request_id)
+
+
+def _post(loop: asyncio.AbstractEventLoop, fn: Callable, *args) -> bool:
+    """Hand fn(*args) to an event loop from the worker thread; False if that loop has closed."""
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+        return True
+    except RuntimeError:
+        return False
 
 
 def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:

@@ -120,19 +120,28 @@ def run_units(problems: list[Problem], key: Callable[[Problem], str], unit: Call
 
         async def one(problem):
             async with gate:
-                return await unit(problem)
+                try:
+                    return await unit(problem)
+                except InvalidArgumentError as error:  # say which problem (a prompt longer than the context...)
+                    raise InvalidArgumentError(f"problem {problem.id}: {error}") from None
 
         new, correct = [], 0
         skipped = len(problems) - len(todo)
-        with progress_bar(label, len(problems), enabled=progress, completed=skipped, acc=0.0,
-                          status=shown + " {task.fields[acc]:.1%}") as update:
-            for next_done in asyncio.as_completed([one(p) for p in todo]):
-                record = await next_done
-                if records is not None:
-                    records.append(record)
-                new.append(record)
-                correct += bool(hit(record))
-                update(advance=1, acc=correct / len(new))
+        tasks = [asyncio.ensure_future(one(p)) for p in todo]
+        try:
+            with progress_bar(label, len(problems), enabled=progress, completed=skipped, acc=0.0,
+                              status=shown + " {task.fields[acc]:.1%}") as update:
+                for next_done in asyncio.as_completed(tasks):
+                    record = await next_done
+                    if records is not None:
+                        records.append(record)
+                    new.append(record)
+                    correct += bool(hit(record))
+                    update(advance=1, acc=correct / len(new))
+        finally:  # on an error, the units still running are cancelled (their samples aborted) before it is raised
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         return new
 
     new = asyncio.run(all_units())
