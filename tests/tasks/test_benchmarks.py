@@ -85,5 +85,7 @@ def test_missing_or_corrupt_files_and_missing_data_are_clear_errors(tmp_path):
     broken.write_bytes(gzip.compress(json.dumps({"task_id": "x"}).encode() * 50)[:40])
     with pytest.raises(InvalidArgumentError, match="cut.jsonl.gz"):
         tasks.load("humaneval", data=str(broken))
+    with pytest.raises(InvalidArgumentError, match="hub"):  # no `datasets` library, or no network: said so
+        tasks.load("gsm8k", data="openai/gsm8k")
     with pytest.raises(InvalidArgumentError, match="style"):
         tasks.load("gsm8k", data=str(broken), style="zero-shot")

@@ -125,16 +125,26 @@ def prompting(style: str, shots: tuple, instruction: str = MATH_INSTRUCTION) -> 
 
 def read_records(source: str | Path, required: tuple[str, ...], split: str = "test", hub_config: str | None = None
                  ) -> Iterator[tuple[int, dict]]:
-    """(line number, record) for each record of a JSONL file (plain or .gz), checking that every record has the
-    `required` fields; or, when `source` is not a file but looks like a hub id ("owner/name"), of that dataset's
-    `split` (and `hub_config`) through the `datasets` library. A missing or malformed file is one
+    """(line number, record) for each record of a JSONL file (plain or .gz); or, when `source` is not a file but
+    looks like a hub id ("owner/name"), for each record of that dataset's `split` (and `hub_config`) through the
+    `datasets` library. Every record must have the `required` fields. A missing or malformed file is one
     InvalidArgumentError naming the file and the line."""
     path = Path(source)
-    if not path.exists():
-        if re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)) and not str(source).endswith((".jsonl", ".gz", ".json")):
-            yield from enumerate(_hub_records(str(source), split, hub_config), start=1)
-            return
+    if path.exists():
+        records = _file_records(path)
+    elif re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)) and not str(source).endswith((".jsonl", ".gz", ".json")):
+        records = enumerate(_hub_records(str(source), split, hub_config), start=1)
+    else:
         raise InvalidArgumentError(f"data file {source} does not exist")
+    for number, record in records:
+        missing = [key for key in required if not isinstance(record, dict) or key not in record]
+        if missing:
+            raise InvalidArgumentError(f"{source}, line {number}: no field {missing[0]!r} "
+                                       f"(a record needs {list(required)})")
+        yield number, record
+
+
+def _file_records(path: Path) -> Iterator[tuple[int, Any]]:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="utf-8") as lines:
@@ -142,14 +152,9 @@ def read_records(source: str | Path, required: tuple[str, ...], split: str = "te
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    yield number, json.loads(line)
                 except json.JSONDecodeError as error:
                     raise InvalidArgumentError(f"{path}, line {number}: not valid JSON ({error.msg})") from None
-                missing = [key for key in required if not isinstance(record, dict) or key not in record]
-                if missing:
-                    raise InvalidArgumentError(f"{path}, line {number}: no field {missing[0]!r} "
-                                               f"(a record needs {list(required)})")
-                yield number, record
     except (OSError, EOFError, UnicodeDecodeError) as error:  # a truncated .gz, a binary file...
         raise InvalidArgumentError(f"{path}: cannot be read as {'gzip ' if opener is gzip.open else ''}JSONL "
                                    f"({error})") from None
