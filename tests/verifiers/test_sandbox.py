@@ -86,3 +86,13 @@ def test_output_is_captured_and_the_folder_removed():
     folder = outcome.output.splitlines()[-1]  # the tail of the output is kept
     assert folder.startswith("/") and "ponder-sandbox-" in folder and not os.path.exists(folder)
     assert len(outcome.output) <= 8192
+
+
+def test_the_process_limit_holds_on_its_own():
+    layers = run("pass").isolation
+    if "own-uid" not in layers and "pids-cgroup" not in layers:
+        pytest.skip(f"no process limit here beyond the audit hook (layers: {layers})")
+    code = "import os\n# bomb-marker\nfor _ in range(1000):\n    os.fork()\n"
+    outcome = run(code, timeout=10, max_processes=8, audit_hook=False)
+    assert outcome.status == "error" and "BlockingIOError" in outcome.output
+    assert leftovers("bomb-marker") == []

@@ -4,10 +4,10 @@
     outcome.status    # "pass" | "fail" (an assertion failed) | "timeout" | "error" (anything else)
     outcome.output    # what it printed (stdout and stderr, the tail)
 
-Layers, each of which holds on its own (a program that gets past one meets the next):
-- resource limits: CPU time, address space (memory), file size, open files, no core dumps; as root (when the
-  interpreter is readable by others), a uid of its own, under which the process limit holds and nothing of the
-  machine's is writable;
+Layers, one behind the other (a program that gets past one meets the next):
+- resource limits: CPU time, address space (memory), file size, open files, no core dumps, processes. The
+  process limit is RLIMIT_NPROC under a uid of the program's own (as root, when the interpreter is readable by
+  others; then nothing of the machine's is writable either), else a pids cgroup where one can be made;
 - a new network namespace where the kernel allows it (no interface but a down loopback), with socket
   creation refused in any case;
 - an audit hook (PEP 578) installed before the program runs, which refuses: starting processes (os.system,
@@ -27,7 +27,9 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 Status = Literal["pass", "fail", "timeout", "error"]
@@ -43,8 +45,9 @@ class Outcome:
 
 
 def run(code: str, timeout: float = 10.0, memory_mb: int = 1024, max_processes: int = 16,
-        max_file_mb: int = 16) -> Outcome:
-    """Run `code` as a Python program in the sandbox; see the module docstring."""
+        max_file_mb: int = 16, audit_hook: bool = True) -> Outcome:
+    """Run `code` as a Python program in the sandbox; see the module docstring. (`audit_hook=False` leaves that
+    layer out, only so that tests can show the others hold on their own.)"""
     folder = tempfile.mkdtemp(prefix="ponder-sandbox-")
     uid = 20000 + int.from_bytes(os.urandom(4), "little") % 40000 if _can_drop_root() else None  # no one's
     try:
@@ -56,8 +59,9 @@ def run(code: str, timeout: float = 10.0, memory_mb: int = 1024, max_processes: 
             f.write(code)
         if uid is not None:
             os.chown(path, uid, uid)
+        group = _pids_group(max_processes) if uid is None else None  # root keeping its uid: the limit from a cgroup
         limits = dict(folder=folder, cpu=max(1, int(timeout + 1)), memory=memory_mb << 20, files=max_file_mb << 20,
-                      processes=max_processes, uid=uid)
+                      processes=max_processes, uid=uid, group=str(group) if group else None, hook=audit_hook)
         env = {"PATH": "/usr/bin:/bin", "HOME": folder, "TMPDIR": folder, "PYTHONHASHSEED": "0",
                "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
         process = subprocess.Popen([sys.executable, "-I", "-c", _BOOTSTRAP, json.dumps(limits), path], cwd=folder,
@@ -67,11 +71,13 @@ def run(code: str, timeout: float = 10.0, memory_mb: int = 1024, max_processes: 
             output, _ = process.communicate(timeout=timeout)
             exit_code = process.returncode
         except subprocess.TimeoutExpired:
-            _kill(process.pid, uid)
+            _kill(process.pid, uid, group)
             output, _ = process.communicate()
             exit_code = None
         finally:
-            _kill(process.pid, uid)  # anything it left behind
+            _kill(process.pid, uid, group)  # anything it left behind
+            if group is not None:
+                _remove_group(group)
         text = output.decode("utf-8", "replace")
         isolation, text = _isolation(text)
         return Outcome(_status(exit_code, text), text[-OUTPUT_LIMIT:], exit_code, isolation)
@@ -109,21 +115,55 @@ def _isolation(text: str) -> tuple[tuple[str, ...], str]:
     return (), text
 
 
-def _kill(pid: int, uid: int | None) -> None:
-    """Kill the program's process group, and as root every process still running under its own uid."""
+def _kill(pid: int, uid: int | None, group: Path | None) -> None:
+    """Kill the program's process group, and every process still running under its own uid or in its cgroup."""
+    pids = set()
+    if uid is not None:
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    pids.add(int(entry))
+            except FileNotFoundError:
+                pass
+    if group is not None:
+        pids.update(int(p) for p in (group / "cgroup.procs").read_text().split())
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    if uid is None:
-        return
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    os.kill(int(entry), signal.SIGKILL)
-            except (FileNotFoundError, ProcessLookupError, PermissionError):
-                pass
+    for other in pids:
+        try:
+            os.kill(other, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _pids_group(limit: int) -> Path | None:
+    """A fresh cgroup capped at `limit` tasks (the v1 pids controller, or v2 where it is enabled), where this
+    process may make one; None where it may not."""
+    for root in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
+        if not (root / "cgroup.procs").exists():
+            continue
+        group = root / f"ponder-sandbox-{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            group.mkdir()
+        except OSError:
+            continue
+        try:
+            (group / "pids.max").write_text(str(limit))
+            return group
+        except OSError:  # no pids controller in this hierarchy
+            group.rmdir()
+    return None
+
+
+def _remove_group(group: Path) -> None:
+    for _ in range(50):  # the killed processes leave it within milliseconds
+        try:
+            group.rmdir()
+            return
+        except OSError:
+            time.sleep(0.01)
 
 
 # Runs in the sandboxed interpreter (python -I): isolates itself, then runs the program.
@@ -144,13 +184,18 @@ for limit, value in ((resource.RLIMIT_CPU, limits["cpu"]), (resource.RLIMIT_AS, 
                      (resource.RLIMIT_FSIZE, limits["files"]), (resource.RLIMIT_NOFILE, 64),
                      (resource.RLIMIT_CORE, 0)):
     resource.setrlimit(limit, (value, value))
+if limits["group"] is not None:
+    with open(os.path.join(limits["group"], "cgroup.procs"), "w") as procs:
+        procs.write(str(os.getpid()))
+    layers.append("pids-cgroup")
 if limits["uid"] is not None:
     os.setgroups([])
     os.setgid(limits["uid"])
     os.setuid(limits["uid"])
     resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
     layers.append("own-uid")
-layers.append("audit-hook")
+if limits["hook"]:
+    layers.append("audit-hook")
 
 def inside(target):
     try:
@@ -180,7 +225,8 @@ def guard(event, args):
 
 print("ponder-sandbox:" + ",".join(layers), flush=True)
 source = open(path, encoding="utf-8").read()
-sys.addaudithook(guard)
+if limits["hook"]:
+    sys.addaudithook(guard)
 sys.argv = [path]
 del json, resource, limits, layers
 exec(compile(source, path, "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
