@@ -94,13 +94,8 @@ def plot_accuracy_vs_tokens(runs: list[dict], path: Path) -> Path:
     ax.set_xlabel("generated tokens per problem (log)")
     ax.set_ylabel("accuracy")
     tasks = sorted({s["task"] for s in runs})
-    ax.set_title(f"{', '.join(tasks)}: accuracy against compute (labels: budget; bars: 95% interval)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, f"{', '.join(tasks)}: accuracy against compute (labels: budget; bars: 95% interval)",
+                 path)
 
 
 def plot_coverage(pools: list[dict], path: Path) -> Path:
@@ -123,7 +118,12 @@ def plot_coverage(pools: list[dict], path: Path) -> Path:
     ax.set_xscale("log", base=2)
     ax.set_xlabel("k (samples, log)")
     ax.set_ylabel("fraction of problems")
-    ax.set_title(f"coverage (pass@k), maj@k and best@k from a pool of {max(p['pool'] for p in pools)} samples")
+    return _save(plt, fig, ax, f"coverage (pass@k), maj@k and best@k from a pool of "
+                 f"{max(p['pool'] for p in pools)} samples", path)
+
+
+def _save(plt, fig, ax, title: str, path: Path) -> Path:
+    ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
