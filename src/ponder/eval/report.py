@@ -43,6 +43,10 @@ def write_report(folder: str | Path, out: str | Path) -> list[Path]:
     pools = [s for s in summaries if s["strategy"] == "pool"]
     written = []
     lines = [f"# ponder report: {folder}", ""]
+    settings = sorted({(s.get("model"), s.get("temperature"), s.get("verifier"), s.get("seed")) for s in summaries},
+                      key=str)
+    lines += [f"Settings: model {m}, temperature {t}, verifier {v} (for the strategies that use one), seed {seed}."
+              for m, t, v, seed in settings] + [""]
     if runs:
         written.append(plot_accuracy_vs_tokens(runs, out / "accuracy_vs_tokens.png"))
         lines += ["## Strategies", "", f"![accuracy against tokens]({written[-1].name})", "",
