@@ -52,13 +52,11 @@ def draw_pool(task: str, problems: list[Problem], n: int, generator: Generator, 
         }
 
     started = time.perf_counter()
-    new = run_units(problems, lambda p: f"{name}/{p.id}", unit, records, progress, name, concurrency,
-                    hit=lambda record: any(record["correct_samples"]), shown="coverage")
-    by_key = {r["key"]: r for r in (records.records if records else [])} | {r["key"]: r for r in new}
-    done = [by_key[f"{name}/{p.id}"] for p in problems]
-    return summarize_pool(done, n, task=task, wall_s=round(time.perf_counter() - started, 2),
-                          problems_run_now=len(new), temperature=config.sampling.temperature,
-                          verifier=verifier.name if verifier else None, seed=seed, **meta)
+    done, new = run_units(problems, lambda p: f"{name}/{p.id}", unit, records, progress, name, concurrency,
+                          hit=lambda record: any(record["correct_samples"]), shown="coverage")
+    return summarize_pool(done, n, task=task, wall_s=round(time.perf_counter() - started, 2), problems_run_now=new,
+                          temperature=config.sampling.temperature, verifier=verifier.name if verifier else None,
+                          seed=seed, **meta)
 
 
 def summarize_pool(records: list[dict], n: int, **fields) -> dict:

@@ -61,11 +61,9 @@ def evaluate(task: str, problems: list[Problem], strategy: str, generator: Gener
         }
 
     started = time.perf_counter()
-    new = run_units(problems, lambda p: f"{name}/{p.id}", unit, records, progress, name, concurrency)
+    done, new = run_units(problems, lambda p: f"{name}/{p.id}", unit, records, progress, name, concurrency)
     wall_s = time.perf_counter() - started
-    by_key = {r["key"]: r for r in (records.records if records else [])} | {r["key"]: r for r in new}
-    done = [by_key[f"{name}/{p.id}"] for p in problems]
-    return summarize(done, task=task, strategy=strategy, budget=config.budget, wall_s=wall_s, new=len(new),
+    return summarize(done, task=task, strategy=strategy, budget=config.budget, wall_s=wall_s, new=new,
                      concurrency=concurrency or len(problems), temperature=config.sampling.temperature,
                      verifier=verifier.name if verifier else None, seed=seed, options=dict(config.options),
                      **meta)
@@ -105,15 +103,14 @@ def summarize(records: list[dict], *, wall_s: float, new: int, **fields) -> dict
 
 def run_units(problems: list[Problem], key: Callable[[Problem], str], unit: Callable[[Problem], Awaitable[dict]],
               records: RecordFile | None, progress: bool, label: str, concurrency: int | None,
-              hit: Callable[[dict], bool] = lambda record: record["correct"], shown: str = "acc") -> list[dict]:
-    """Run `unit` on every problem whose key is not in `records` yet, appending each record as it finishes;
-    returns the new records in the problems' order. The progress bar shows the share of new records that
-    `hit` (as `shown`), and the time left."""
+              hit: Callable[[dict], bool] = lambda record: record["correct"], shown: str = "acc"
+              ) -> tuple[list[dict], int]:
+    """Run `unit` on every problem whose key is not in `records` yet, appending each record as it finishes.
+    Returns every problem's record (found or new) in the problems' order, and how many are new. The progress
+    bar shows the share of new records that `hit` (as `shown`), and the time left."""
     if concurrency is not None and concurrency < 1:
         raise InvalidArgumentError(f"concurrency={concurrency} must be >= 1")
     todo = [p for p in problems if records is None or key(p) not in records.done]
-    if not todo:
-        return []
 
     async def all_units() -> list[dict]:
         gate = asyncio.Semaphore(concurrency or len(todo))
@@ -144,9 +141,9 @@ def run_units(problems: list[Problem], key: Callable[[Problem], str], unit: Call
             await asyncio.gather(*tasks, return_exceptions=True)
         return new
 
-    new = asyncio.run(all_units())
-    order = {key(p): i for i, p in enumerate(problems)}
-    return sorted(new, key=lambda r: order[r["key"]])
+    new = asyncio.run(all_units()) if todo else []
+    by_key = {r["key"]: r for r in (records.records if records is not None else new)}
+    return [by_key[key(p)] for p in problems], len(new)
 
 
 def problem_seed(seed: int, problem_id: str) -> int:
