@@ -435,6 +435,7 @@ def demo(
 
 
 def _print_table(summaries: list[dict]) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -442,16 +443,17 @@ def _print_table(summaries: list[dict]) -> None:
 
     levels = sorted({lvl for s in summaries for lvl in s["accuracy_by_level"]}, key=int)
     levels = levels if len(levels) > 1 else []
-    table = Table(title=f"{summaries[0]['task']}: {summaries[0]['n_problems']} problems")
+    table = Table(title=f"{summaries[0]['task']}: {summaries[0]['n_problems']} problems", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
     table.caption = ("95%: bootstrap interval over problems; L1..: accuracy by level; tokens: generated per "
                      "problem; wall s: this session's problems")
     for column in ["strategy", "accuracy", "95%", *[f"L{lvl}" for lvl in levels], "tokens", "wall s"]:
         table.add_column(column, justify="left" if column == "strategy" else "right", no_wrap=True)
     for s in summaries:
-        per_level = [f"{s['accuracy_by_level'].get(lvl, float('nan')):.0%}" for lvl in levels]
+        per_level = [f"{s['accuracy_by_level'].get(lvl, float('nan')) * 100:.0f}" for lvl in levels]
         low, high = s.get("accuracy_ci95", (float("nan"), float("nan")))
-        table.add_row(f"{label(s)}@{s['budget']}", f"{s['accuracy']:.1%}", f"{low:.1%}-{high:.1%}", *per_level,
-                      f"{s['tokens_generated_per_problem']:.0f}", f"{s['wall_s']:.1f}")
+        table.add_row(f"{label(s)}@{s['budget']}", f"{s['accuracy']:.1%}", f"{low * 100:.0f}-{high * 100:.0f}",
+                      *per_level, f"{s['tokens_generated_per_problem']:.0f}", f"{s['wall_s']:.1f}")
     Console().print(table)
 
 
