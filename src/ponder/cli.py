@@ -363,6 +363,43 @@ def train(
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    api_key: Optional[str] = typer.Option(None, envvar="PONDER_API_KEY",
+                                          help="Requests must send Authorization: Bearer KEY (also PONDER_API_KEY)."),
+    model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
+    device: str = typer.Option("cpu", help=DEVICE_HELP),
+    seed: int = typer.Option(0, help="Seeds the requests that bring no seed of their own."),
+    max_n: int = typer.Option(16, help="The most choices (n) one request may ask for."),
+    max_budget: int = typer.Option(64, help="The most samples per choice (a strategy's budget) one request may ask for."),
+    max_tokens: int = typer.Option(1024, help="The most tokens per sample one request may ask for."),
+):
+    """An OpenAI-compatible API with test-time scaling: name the model [STRATEGY[@BUDGET]/]MODEL (for example
+    adaptive-vote@32/ponder-arith; a plain ponder-arith means single), or pass the strategy and its options
+    in a `ponder` object (extra_body in the openai client).
+
+    Example: ponder serve --port 8000, then
+    OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="-").chat.completions.create(model="vote@8/ponder-arith", ...)
+    """
+    try:
+        import uvicorn
+
+        from ponder.server.app import create_app
+    except ImportError:
+        raise InvalidArgumentError("ponder serve needs fastapi and uvicorn: pip install 'ponder[serve]'") from None
+    from ponder.backends.local import LocalGenerator
+    from ponder.server.serving import Limits, Serving
+
+    generator = LocalGenerator(model, seed=seed, device=device)
+    try:
+        app = create_app(Serving(generator, model, Limits(max_n, max_budget, max_tokens)), api_key)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        generator.close()
+
+
 BENCHMARKS = ("engine",)
 
 

@@ -1,0 +1,87 @@
+"""The routes: FastAPI over Serving, with an API key and OpenAI-shaped errors (never a stack trace).
+
+    app = create_app(Serving(LocalGenerator("ponder-arith"), "ponder-arith"), api_key="secret")
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException
+
+from ponder.errors import InvalidArgumentError, PonderError
+from ponder.server.protocol import ChatCompletionRequest, CompletionRequest, now
+from ponder.server.serving import ModelNotServedError, Serving
+
+
+def error(status: int, message: str, kind: str, code: str | None = None, param: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status_code=status)
+
+
+def create_app(serving: Serving, api_key: str | None = None) -> FastAPI:
+    app = FastAPI(title="ponder", version="1", description="OpenAI-compatible API with test-time scaling: "
+                  "name the model [STRATEGY[@BUDGET]/]MODEL, or pass a `ponder` object.")
+
+    @app.middleware("http")
+    async def authenticate(request: Request, call_next):
+        if api_key is not None and request.url.path.startswith("/v1/"):
+            sent = request.headers.get("authorization", "")
+            if not hmac.compare_digest(sent.encode(), f"Bearer {api_key}".encode()):
+                return error(401, "a valid API key is needed: Authorization: Bearer KEY", "invalid_request_error",
+                             "invalid_api_key")
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+        return error(422, f"{param or 'body'}: {first.get('msg', 'invalid request')}", "invalid_request_error",
+                     "invalid_value", param)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return error(exc.status_code, str(exc.detail), "invalid_request_error")
+
+    @app.exception_handler(ModelNotServedError)
+    async def not_served(request: Request, exc: ModelNotServedError):
+        return error(404, str(exc), "invalid_request_error", exc.code, "model")
+
+    @app.exception_handler(InvalidArgumentError)
+    async def invalid_argument(request: Request, exc: InvalidArgumentError):
+        return error(400, str(exc), "invalid_request_error", exc.code)
+
+    @app.exception_handler(PonderError)
+    async def ponder_error(request: Request, exc: PonderError):
+        return error(500, str(exc), "server_error", exc.code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        return error(500, f"internal error: {type(exc).__name__}", "server_error", "internal_error")
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [{"id": serving.model, "object": "model", "created": now(),
+                                            "owned_by": "ponder"}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: ChatCompletionRequest):
+        return await _answer(body)
+
+    @app.post("/v1/completions")
+    async def completions(body: CompletionRequest):
+        return await _answer(body)
+
+    async def _answer(body):
+        if body.stream:
+            return StreamingResponse(await serving.stream(body), media_type="text/event-stream")
+        return await serving.complete(body)
+
+    return app

@@ -1,0 +1,181 @@
+"""Requests to strategies: a chat or text completion runs the strategy its model name (or `ponder` object)
+asks for, `n` times at once, and answers with each run's chosen candidate.
+
+    serving = Serving(LocalGenerator("ponder-arith"), "ponder-arith", Limits())
+    body = await serving.complete(ChatCompletionRequest(model="vote@8/ponder-arith", messages=[...]))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, AsyncIterator
+
+from ponder.backends.base import Generator, Prompt, SamplingParams
+from ponder.errors import InvalidArgumentError, PonderError
+from ponder.server.protocol import (ChatCompletionRequest, CompletionRequest, Route, completion_id, now,
+                                    parse_model)
+from ponder.strategies import STRATEGIES, Result, StrategyConfig
+from ponder.tasks.base import Problem, extract_math
+
+
+class ModelNotServedError(PonderError):
+    """The request names a model this server does not serve (HTTP 404)."""
+
+    code = "model_not_found"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for; beyond it, a 400 that names the limit."""
+
+    max_n: int = 16
+    max_budget: int = 64
+    max_tokens: int = 1024
+
+
+@dataclass(frozen=True)
+class RequestProblem(Problem):
+    """A request as a problem: its prompt as the client sent it (chat messages or a text), answers read the way
+    a math answer is (the last \\boxed{}, "Answer: N", "the answer is ...", else the last number)."""
+
+    messages: Any = field(default=None, repr=False)
+
+    def prompt(self) -> Prompt:
+        return self.messages
+
+    def extract(self, text: str) -> Any:
+        return extract_math(text)
+
+
+class Serving:
+    def __init__(self, generator: Generator, model: str, limits: Limits = Limits(), verifiers: dict | None = None):
+        self.generator = generator
+        self.model = model
+        self.limits = limits
+        self.verifiers = verifiers if verifiers is not None else {}
+
+    async def complete(self, request: ChatCompletionRequest | CompletionRequest) -> dict:
+        """The whole response body, once every run has decided."""
+        chat = isinstance(request, ChatCompletionRequest)
+        route, config, verifier = self._plan(request)
+        results = await self._run(request, route, config, verifier)
+        return {
+            "id": completion_id("chatcmpl" if chat else "cmpl"),
+            "object": "chat.completion" if chat else "text_completion",
+            "created": now(),
+            "model": request.model,
+            "choices": [_choice(i, result, chat) for i, result in enumerate(results)],
+            "usage": _usage(results),
+            "ponder": _report(route, config, results),
+        }
+
+    async def stream(self, request: ChatCompletionRequest | CompletionRequest) -> AsyncIterator[str]:
+        """Server-sent events in OpenAI's chunk format: the role at once, each choice's text as soon as its run has
+        decided, then the finish reasons, usage and ponder's report, then [DONE]."""
+        chat = isinstance(request, ChatCompletionRequest)
+        route, config, verifier = self._plan(request)  # a bad request fails here, before the stream starts
+        base = {"id": completion_id("chatcmpl" if chat else "cmpl"),
+                "object": "chat.completion.chunk" if chat else "text_completion", "created": now(),
+                "model": request.model}
+
+        async def events() -> AsyncIterator[str]:
+            if chat:
+                yield _sse(base | {"choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
+                                                "finish_reason": None} for i in range(request.n)]})
+            runs = [asyncio.ensure_future(self._one(request, route, config, verifier, i)) for i in range(request.n)]
+            try:
+                results: list[Result | None] = [None] * request.n
+                for next_done in asyncio.as_completed(runs):
+                    i, result = await next_done
+                    results[i] = result
+                    text, _ = _text(result)
+                    piece = {"delta": {"content": text}} if chat else {"text": text}
+                    yield _sse(base | {"choices": [{"index": i, **piece, "finish_reason": None}],
+                                       "ponder": {"runs_decided": sum(r is not None for r in results)}})
+                yield _sse(base | {"choices": [{"index": i, **({"delta": {}} if chat else {"text": ""}),
+                                                "finish_reason": _text(r)[1]} for i, r in enumerate(results)],
+                                   "usage": _usage(results), "ponder": _report(route, config, results)})
+                yield "data: [DONE]\n\n"
+            finally:  # a client that went away: its runs are cancelled, and their samples aborted
+                for run in runs:
+                    run.cancel()
+                await asyncio.gather(*runs, return_exceptions=True)
+        return events()
+
+    def _plan(self, request) -> tuple[Route, StrategyConfig, Any]:
+        route = parse_model(request.model)
+        options = request.ponder
+        if options is not None:
+            route = route.model_copy(update={k: v for k, v in (("strategy", options.strategy),
+                                                                ("budget", options.budget)) if v is not None})
+        if route.model != self.model:
+            raise ModelNotServedError(f"model {route.model!r} is not served here; this server serves "
+                                      f"{self.model!r} (as [STRATEGY[@BUDGET]/]{self.model})")
+        if route.strategy not in STRATEGIES or route.strategy == "reference":
+            raise InvalidArgumentError(f"unknown strategy {route.strategy!r}")
+        max_tokens = getattr(request, "max_completion_tokens", None) or request.max_tokens or 256
+        for name, value, limit in (("n", request.n, self.limits.max_n), ("budget", route.budget, self.limits.max_budget),
+                                   ("max_tokens", max_tokens, self.limits.max_tokens)):
+            if value > limit:
+                raise InvalidArgumentError(f"{name}={value} is over this server's limit of {limit}")
+        stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
+        sampling = SamplingParams(temperature=request.temperature, top_p=request.top_p, max_tokens=max_tokens,
+                                  stop=stop, seed=request.seed)
+        config = StrategyConfig(budget=route.budget, sampling=sampling, options=options.options if options else {})
+        verifier = self._verifier(options.verifier if options else None)
+        return route, config, verifier
+
+    def _verifier(self, name: str | None):
+        if name is None:
+            return None
+        if name not in self.verifiers:
+            from ponder.verifiers import load
+
+            self.verifiers[name] = load(name, generator=self.generator)
+        return self.verifiers[name]
+
+    async def _run(self, request, route, config, verifier) -> list[Result]:
+        done = await asyncio.gather(*(self._one(request, route, config, verifier, i) for i in range(request.n)))
+        return [result for _, result in done]
+
+    async def _one(self, request, route, config, verifier, i: int) -> tuple[int, Result]:
+        """One run of the strategy; with a seed, run i is seeded from it and i (n runs, n different answers)."""
+        if config.sampling.seed is not None:
+            config = replace(config, sampling=replace(config.sampling, seed=config.sampling.seed + 7919 * i))
+        messages = ([m.model_dump() for m in request.messages] if isinstance(request, ChatCompletionRequest)
+                    else request.prompt)
+        problem = RequestProblem(completion_id("req"), "", None, messages=messages)
+        return i, await STRATEGIES[route.strategy](problem, self.generator, verifier, config)
+
+
+def _text(result: Result) -> tuple[str, str]:
+    """The text a run answers with, and its finish reason: its chosen candidate, the one with its answer and the
+    highest logprob (or its best, where nothing was answered)."""
+    agreeing = [c for c in result.candidates if result.answer is not None and c.answer == result.answer]
+    best = max(agreeing or result.candidates, key=lambda c: c.logprob)
+    return best.text, "length" if best.finish_reason == "length" else "stop"
+
+
+def _choice(index: int, result: Result, chat: bool) -> dict:
+    text, finish = _text(result)
+    body = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
+    return {"index": index, **body, "finish_reason": finish, "logprobs": None}
+
+
+def _usage(results: list[Result]) -> dict:
+    prompt = sum(r.tokens["prompt"] for r in results)
+    generated = sum(r.tokens["generated"] for r in results)
+    return {"prompt_tokens": prompt, "completion_tokens": generated, "total_tokens": prompt + generated}
+
+
+def _report(route: Route, config: StrategyConfig, results: list[Result]) -> dict:
+    """ponder's account of the request: the strategy, and per run its answer, samples, votes and why it stopped."""
+    return {"strategy": route.strategy, "budget": config.budget, "options": dict(config.options),
+            "runs": [{"answer": None if r.answer is None else str(r.answer), "samples": r.samples, "votes": r.votes,
+                      "stop_reason": r.stop_reason, "tokens": r.tokens, "wall_s": r.wall_s} for r in results]}
+
+
+def _sse(data: dict) -> str:
+    return f"data: {json.dumps(data)}\n\n"

@@ -1,0 +1,133 @@
+"""A real `ponder serve` on 127.0.0.1, driven with the official openai client: chat and completions, streamed and
+not, n > 1, strategies chosen by model name and by extra_body, a bad API key, OpenAI-shaped errors."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+openai = pytest.importorskip("openai")
+
+KEY = "test-key"
+QUESTION = [{"role": "user", "content": "Mia has 23 pens. She buys 15 more. How many pens does she have now?"}]
+
+
+@pytest.fixture(scope="module")
+def server():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), "--api-key", KEY,
+                                "--max-n", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=1)
+            break
+        except (urllib.error.URLError, ConnectionError):
+            if process.poll() is not None:
+                raise RuntimeError(process.stderr.read())
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=f"{server}/v1", api_key=KEY, max_retries=0)
+
+
+def test_models_lists_the_served_model(client):
+    assert [m.id for m in client.models.list()] == ["ponder-arith"]
+
+
+def test_chat_single_and_a_vote_by_model_name(client):
+    single = client.chat.completions.create(model="ponder-arith", messages=QUESTION, seed=1)
+    assert single.choices[0].message.content.strip().endswith("Answer: 38")
+    assert single.model_extra["ponder"]["strategy"] == "single"
+    vote = client.chat.completions.create(model="vote@8/ponder-arith", messages=QUESTION, temperature=0.7, seed=2)
+    report = vote.model_extra["ponder"]
+    assert report["strategy"] == "vote" and report["budget"] == 8 and report["runs"][0]["samples"] == 8
+    assert sum(report["runs"][0]["votes"].values()) <= 8 and report["runs"][0]["answer"] == "38"
+    assert vote.usage.completion_tokens == report["runs"][0]["tokens"]["generated"] > 8 * 5  # all 8 samples
+    assert vote.usage.total_tokens == vote.usage.prompt_tokens + vote.usage.completion_tokens
+
+
+def test_n_choices_and_the_strategy_from_extra_body(client):
+    response = client.chat.completions.create(
+        model="ponder-arith", messages=QUESTION, n=3, temperature=0.7, seed=5,
+        extra_body={"ponder": {"strategy": "adaptive-vote", "budget": 16, "options": {"confidence": 0.9}}})
+    assert [c.index for c in response.choices] == [0, 1, 2]
+    report = response.model_extra["ponder"]
+    assert report["strategy"] == "adaptive-vote" and report["options"] == {"confidence": 0.9}
+    assert len(report["runs"]) == 3 and all(run["samples"] <= 16 for run in report["runs"])
+    assert response.usage.completion_tokens == sum(run["tokens"]["generated"] for run in report["runs"])
+
+
+def test_text_completions_and_stop(client):
+    prompt = "<s><|user|>Leo has 7 apples. He buys 5 more. How many apples does he have now?<|assistant|>"
+    response = client.completions.create(model="ponder-arith", prompt=prompt, max_tokens=64, temperature=0,
+                                         stop=["Answer"])
+    assert response.choices[0].text.startswith("7+5=12") and "Answer" not in response.choices[0].text
+    assert response.object == "text_completion"
+
+
+def test_streamed_chat_sends_the_answer_once_decided_then_usage(client):
+    chunks = list(client.chat.completions.create(model="vote@4/ponder-arith", messages=QUESTION, n=2, stream=True,
+                                                 seed=3))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = {i: "".join(c.choices[0].delta.content or "" for c in chunks if c.choices and c.choices[0].index == i)
+            for i in (0, 1)}
+    assert all(t.strip().endswith("Answer: 38") for t in text.values())
+    last = chunks[-1]
+    assert {c.finish_reason for c in last.choices} == {"stop"} and last.usage.completion_tokens > 0
+    assert last.model_extra["ponder"]["strategy"] == "vote"
+
+
+def test_streamed_completion(client):
+    stream = client.completions.create(model="ponder-arith", prompt="<s><|user|>Leo has 7 apples.<|assistant|>",
+                                       max_tokens=8, stream=True)
+    chunks = list(stream)
+    assert "".join(c.choices[0].text for c in chunks if c.choices) and chunks[-1].choices[0].finish_reason
+
+
+def test_bad_api_key_is_401(server):
+    bad = openai.OpenAI(base_url=f"{server}/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        bad.chat.completions.create(model="ponder-arith", messages=QUESTION)
+    assert caught.value.status_code == 401 and caught.value.body["code"] == "invalid_api_key"
+
+
+@pytest.mark.parametrize("kwargs, status, needle", [
+    ({"model": "telepathy@4/ponder-arith"}, 400, "unknown strategy 'telepathy'"),
+    ({"model": "gpt-9"}, 404, "'gpt-9' is not served"),
+    ({"model": "vote@0/ponder-arith"}, 400, "budget '0'"),
+    ({"model": "ponder-arith", "n": 9}, 400, "n=9 is over this server's limit of 4"),
+    ({"model": "ponder-arith", "temperature": 7}, 422, "temperature"),
+    ({"model": "ponder-arith", "extra_body": {"ponder": {"strategy": "vote", "colour": "red"}}}, 422, "colour"),
+    ({"model": "vote@2/ponder-arith", "extra_body": {"ponder": {"options": {"m": 3}}}}, 400, "vote has no option 'm'"),
+])
+def test_errors_are_openai_shaped(client, kwargs, status, needle):
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(messages=QUESTION, **kwargs)
+    assert caught.value.status_code == status
+    body = caught.value.response.json()["error"]
+    assert needle in body["message"] and set(body) == {"message", "type", "param", "code"}
+    assert "Traceback" not in caught.value.response.text
+
+
+def test_a_prompt_longer_than_the_context_is_a_400(client):
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="ponder-arith", messages=[{"role": "user", "content": "7 " * 400}])
+    assert "context is 512" in caught.value.response.json()["error"]["message"]
+
+
+def test_health_needs_no_key(server):
+    assert json.loads(urllib.request.urlopen(f"{server}/health").read()) == {"status": "ok"}
