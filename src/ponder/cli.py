@@ -375,6 +375,8 @@ def serve(
     max_n: int = typer.Option(16, help="The most choices (n) one request may ask for."),
     max_budget: int = typer.Option(64, help="The most samples per choice (a strategy's budget) one request may ask for."),
     max_tokens: int = typer.Option(1024, help="The most tokens per sample one request may ask for."),
+    max_running: int = typer.Option(64, help="Requests served at once (their samples share the engine's batch)."),
+    max_queue: int = typer.Option(256, help="Requests waiting for a slot; one more gets 429 with Retry-After."),
 ):
     """An OpenAI-compatible API with test-time scaling: name the model [STRATEGY[@BUDGET]/]MODEL (for example
     adaptive-vote@32/ponder-arith; a plain ponder-arith means single), or pass the strategy and its options
@@ -394,7 +396,7 @@ def serve(
 
     generator = LocalGenerator(model, seed=seed, device=device)
     try:
-        app = create_app(Serving(generator, model, Limits(max_n, max_budget, max_tokens)), api_key)
+        app = create_app(Serving(generator, model, Limits(max_n, max_budget, max_tokens, max_running, max_queue)), api_key)
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         generator.close()

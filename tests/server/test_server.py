@@ -131,3 +131,45 @@ def test_a_prompt_longer_than_the_context_is_a_400(client):
 
 def test_health_needs_no_key(server):
     assert json.loads(urllib.request.urlopen(f"{server}/health").read()) == {"status": "ok"}
+
+
+def metrics(server) -> dict:
+    """The server's Prometheus metrics, sample name (with labels) -> value."""
+    text = urllib.request.urlopen(f"{server}/metrics").read().decode()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line and not line.startswith("#")}
+
+
+def test_metrics_count_requests_tokens_and_latency(client, server):
+    before = metrics(server)
+    client.chat.completions.create(model="vote@4/ponder-arith", messages=QUESTION, seed=9)
+    after = metrics(server)
+    route = 'ponder_requests_total{route="/v1/chat/completions",status="200"}'
+    assert after[route] == before.get(route, 0) + 1
+    assert after['ponder_tokens_total{kind="generated"}'] > before.get('ponder_tokens_total{kind="generated"}', 0)
+    assert after["ponder_request_latency_seconds_count"] == before.get("ponder_request_latency_seconds_count", 0) + 1
+    assert after["ponder_engine_active_rows"] == 0 and "ponder_queue_depth" in after
+
+
+def test_clients_that_drop_their_streams_leave_no_rows_running(server):
+    import http.client
+
+    aborted_before = metrics(server)["ponder_samples_aborted_total"]
+    body = json.dumps({"model": "vote@64/ponder-arith", "messages": QUESTION, "stream": True, "max_tokens": 256,
+                       "temperature": 1.0})
+    host, port = server.removeprefix("http://").split(":")
+    for _ in range(20):
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.request("POST", "/v1/chat/completions", body, {"Authorization": f"Bearer {KEY}",
+                                                                  "Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 200 and response.readline().startswith(b"data: ")  # the first chunk...
+        connection.close()  # ...then the client goes away
+    deadline = time.monotonic() + 10  # the server notices each client gone within its heartbeat (0.25 s)
+    while time.monotonic() < deadline:
+        load = metrics(server)
+        if load["ponder_engine_active_rows"] == load["ponder_engine_waiting_rows"] == 0:
+            break
+        time.sleep(0.05)
+    assert load["ponder_engine_active_rows"] == 0 and load["ponder_engine_waiting_rows"] == 0
+    assert load["ponder_samples_aborted_total"] - aborted_before >= 20 * 64 * 0.5  # stopped, not run to the end

@@ -17,6 +17,7 @@ and the generator's, so a strategy knows what it spent even when many strategies
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable, Callable, Literal, Protocol
 
@@ -128,12 +129,17 @@ class Stream:
         return await self._fork(index, n, params)
 
     async def collect(self) -> list[Sample]:
-        """Wait for every sample; returns them in index order."""
+        """Wait for every sample; returns them in index order. A caller cancelled while it waits (a client that
+        went away) aborts the samples still running, so their compute is freed at once."""
         texts: dict[int, list[str]] = {i: [] for i in range(self.n)}
         logprobs: dict[int, list[float]] = {i: [] for i in range(self.n)}
-        async for event in self:
-            texts[event.index].append(event.text)
-            logprobs[event.index] += event.logprobs
+        try:
+            async for event in self:
+                texts[event.index].append(event.text)
+                logprobs[event.index] += event.logprobs
+        except asyncio.CancelledError:
+            await asyncio.shield(self.abort())
+            raise
         return [Sample(i, "".join(texts[i]), self.finish_reasons[i], len(logprobs[i]), round(sum(logprobs[i]), 4),
                        logprobs[i], self.stop_strings[i]) for i in range(self.n)]
 

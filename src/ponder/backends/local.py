@@ -72,5 +72,13 @@ class LocalGenerator:
         return Stream(stream, stream.n, prompt_tokens, abort=abort, fork=fork, sink=self.usage,
                       inherited=stream.inherited)
 
+    def load(self) -> dict:
+        """What the engine holds now: samples decoding (rows of the batch not finished), samples waiting to join,
+        and samples aborted since it started. Read from any thread (a snapshot, not locked)."""
+        engine = self.engine.engine
+        return {"active_rows": sum(not seq.finished for seq in engine.scheduler.running),
+                "waiting_rows": sum(len(r.seqs) for r in list(engine.scheduler.waiting) if not r.finished),
+                "samples_aborted": engine.samples_aborted}
+
     def close(self) -> None:
         self.engine.close()

@@ -145,13 +145,20 @@ class AsyncEngine:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
 
+        def settle(result: Any, error: BaseException | None) -> None:  # on the caller's loop
+            if not future.cancelled():
+                future.set_exception(error) if error is not None else future.set_result(result)
+            elif isinstance(result, RequestStream):  # its caller was cancelled while it opened: no one will
+                self._inbox.put(lambda: self._dispatch(self.engine.abort(result.request_id)))  # read or stop it
+                self._wake.set()
+
         def run():
             try:
                 result = fn()
             except BaseException as error:  # handed to the caller, whose request alone failed
-                _post(loop, _settle, future, None, error)
+                _post(loop, settle, None, error)
             else:
-                _post(loop, _settle, future, result, None)
+                _post(loop, settle, result, None)
         self._inbox.put(run)
         self._wake.set()
         return await future
@@ -204,12 +211,3 @@ def _post(loop: asyncio.AbstractEventLoop, fn: Callable, *args) -> bool:
         return True
     except RuntimeError:
         return False
-
-
-def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)

@@ -85,6 +85,7 @@ class LLMEngine:
         self.sampler = Sampler()
         self.speculator = Speculator(draft, model, num_speculative_tokens) if draft is not None else None
         self.rng = random.Random(seed)
+        self.samples_aborted = 0
         self.detokenizers: dict[int, Detokenizer] = {}
         self._ids = itertools.count()
         self.steps = 0
@@ -143,6 +144,7 @@ class LLMEngine:
         event for each sample it stopped."""
         events = []
         for seq in self.scheduler.abort(request_id, index):
+            self.samples_aborted += 1
             self.detokenizers.pop(seq.seq_id, None)
             events.append(SampleEvent(request_id, seq.index, [], "", [], finish_reason="abort",
                                       prompt_tokens=len(seq.request.prompt_ids), generated_tokens=seq.generated))

@@ -10,16 +10,18 @@ import hmac
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from ponder.errors import InvalidArgumentError, PonderError
 from ponder.server.protocol import ChatCompletionRequest, CompletionRequest, now
-from ponder.server.serving import ModelNotServedError, Serving
+from ponder.server.serving import ModelNotServedError, OverloadedError, Serving
 
 
-def error(status: int, message: str, kind: str, code: str | None = None, param: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status_code=status)
+def error(status: int, message: str, kind: str, code: str | None = None, param: str | None = None,
+          headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}},
+                        status_code=status, headers=headers)
 
 
 def create_app(serving: Serving, api_key: str | None = None) -> FastAPI:
@@ -27,13 +29,17 @@ def create_app(serving: Serving, api_key: str | None = None) -> FastAPI:
                   "name the model [STRATEGY[@BUDGET]/]MODEL, or pass a `ponder` object.")
 
     @app.middleware("http")
-    async def authenticate(request: Request, call_next):
+    async def authenticate_and_count(request: Request, call_next):
+        response = None
         if api_key is not None and request.url.path.startswith("/v1/"):
             sent = request.headers.get("authorization", "")
             if not hmac.compare_digest(sent.encode(), f"Bearer {api_key}".encode()):
-                return error(401, "a valid API key is needed: Authorization: Bearer KEY", "invalid_request_error",
-                             "invalid_api_key")
-        return await call_next(request)
+                response = error(401, "a valid API key is needed: Authorization: Bearer KEY",
+                                 "invalid_request_error", "invalid_api_key")
+        response = response or await call_next(request)
+        route = request.scope.get("route")
+        serving.metrics.requests.labels(getattr(route, "path", "other"), str(response.status_code)).inc()
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError):
@@ -50,6 +56,10 @@ def create_app(serving: Serving, api_key: str | None = None) -> FastAPI:
     async def not_served(request: Request, exc: ModelNotServedError):
         return error(404, str(exc), "invalid_request_error", exc.code, "model")
 
+    @app.exception_handler(OverloadedError)
+    async def overloaded(request: Request, exc: OverloadedError):
+        return error(429, str(exc), "rate_limit_error", exc.code, headers={"Retry-After": "1"})
+
     @app.exception_handler(InvalidArgumentError)
     async def invalid_argument(request: Request, exc: InvalidArgumentError):
         return error(400, str(exc), "invalid_request_error", exc.code)
@@ -65,6 +75,10 @@ def create_app(serving: Serving, api_key: str | None = None) -> FastAPI:
     @app.get("/health")
     async def health():
         return {"status": "ok"}
+
+    @app.get("/metrics")
+    async def metrics():
+        return Response(serving.metrics.exposition(), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/models")
     async def models():

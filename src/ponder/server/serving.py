@@ -8,7 +8,9 @@ asks for, `n` times at once, and answers with each run's chosen candidate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator
 
@@ -26,6 +28,15 @@ class ModelNotServedError(PonderError):
     code = "model_not_found"
 
 
+class OverloadedError(PonderError):
+    """Every slot is busy and the queue is full (HTTP 429, with Retry-After)."""
+
+    code = "overloaded"
+
+
+HEARTBEAT_S = 0.25  # while a stream waits for its strategies, how often it checks that its client is still there
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one request may ask for; beyond it, a 400 that names the limit."""
@@ -33,6 +44,8 @@ class Limits:
     max_n: int = 16
     max_budget: int = 64
     max_tokens: int = 1024
+    max_running: int = 64  # requests served at once (their samples share the engine's batch)
+    max_queue: int = 256  # requests waiting for a slot; one more is refused with 429
 
 
 @dataclass(frozen=True)
@@ -55,12 +68,19 @@ class Serving:
         self.model = model
         self.limits = limits
         self.verifiers = verifiers if verifiers is not None else {}
+        self.metrics = Metrics(self)
+        self.waiting = 0  # requests queued for a slot
+        self._slots = asyncio.Semaphore(limits.max_running)
 
     async def complete(self, request: ChatCompletionRequest | CompletionRequest) -> dict:
         """The whole response body, once every run has decided."""
         chat = isinstance(request, ChatCompletionRequest)
         route, config, verifier = self._plan(request)
-        results = await self._run(request, route, config, verifier)
+        self._check_queue()
+        async with self._slot():
+            started = time.perf_counter()
+            results = await self._run(request, route, config, verifier)
+        self.metrics.done(results, time.perf_counter() - started)
         return {
             "id": completion_id("chatcmpl" if chat else "cmpl"),
             "object": "chat.completion" if chat else "text_completion",
@@ -76,6 +96,7 @@ class Serving:
         decided, then the finish reasons, usage and ponder's report, then [DONE]."""
         chat = isinstance(request, ChatCompletionRequest)
         route, config, verifier = self._plan(request)  # a bad request fails here, before the stream starts
+        self._check_queue()
         base = {"id": completion_id("chatcmpl" if chat else "cmpl"),
                 "object": "chat.completion.chunk" if chat else "text_completion", "created": now(),
                 "model": request.model}
@@ -84,25 +105,53 @@ class Serving:
             if chat:
                 yield _sse(base | {"choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
                                                 "finish_reason": None} for i in range(request.n)]})
-            runs = [asyncio.ensure_future(self._one(request, route, config, verifier, i)) for i in range(request.n)]
-            try:
-                results: list[Result | None] = [None] * request.n
-                for next_done in asyncio.as_completed(runs):
-                    i, result = await next_done
-                    results[i] = result
-                    text, _ = _text(result)
-                    piece = {"delta": {"content": text}} if chat else {"text": text}
-                    yield _sse(base | {"choices": [{"index": i, **piece, "finish_reason": None}],
-                                       "ponder": {"runs_decided": sum(r is not None for r in results)}})
-                yield _sse(base | {"choices": [{"index": i, **({"delta": {}} if chat else {"text": ""}),
-                                                "finish_reason": _text(r)[1]} for i, r in enumerate(results)],
-                                   "usage": _usage(results), "ponder": _report(route, config, results)})
-                yield "data: [DONE]\n\n"
-            finally:  # a client that went away: its runs are cancelled, and their samples aborted
-                for run in runs:
-                    run.cancel()
-                await asyncio.gather(*runs, return_exceptions=True)
+            async with self._slot():
+                started = time.perf_counter()
+                runs = [asyncio.ensure_future(self._one(request, route, config, verifier, i))
+                        for i in range(request.n)]
+                try:
+                    results: list[Result | None] = [None] * request.n
+                    pending = set(runs)
+                    while pending:
+                        done, pending = await asyncio.wait(pending, timeout=HEARTBEAT_S,
+                                                           return_when=asyncio.FIRST_COMPLETED)
+                        if not done:  # an SSE comment, which clients ignore: writing it is how a client that
+                            yield ": deciding\n\n"  # has gone away is noticed, so its runs stop at once
+                        for task in done:
+                            i, result = task.result()
+                            results[i] = result
+                            text, _ = _text(result)
+                            piece = {"delta": {"content": text}} if chat else {"text": text}
+                            yield _sse(base | {"choices": [{"index": i, **piece, "finish_reason": None}],
+                                               "ponder": {"runs_decided": sum(r is not None for r in results)}})
+                    self.metrics.done(results, time.perf_counter() - started)
+                    yield _sse(base | {"choices": [{"index": i, **({"delta": {}} if chat else {"text": ""}),
+                                                    "finish_reason": _text(r)[1]} for i, r in enumerate(results)],
+                                       "usage": _usage(results), "ponder": _report(route, config, results)})
+                    yield "data: [DONE]\n\n"
+                finally:  # a client that went away: its runs are cancelled, and their samples aborted
+                    for run in runs:
+                        run.cancel()
+                    await asyncio.gather(*runs, return_exceptions=True)
         return events()
+
+    def _check_queue(self) -> None:
+        if self._slots.locked() and self.waiting >= self.limits.max_queue:
+            self.metrics.refused.inc()
+            raise OverloadedError(f"the server is busy ({self.limits.max_running} requests running, "
+                                  f"{self.waiting} waiting); retry shortly")
+
+    @contextlib.asynccontextmanager
+    async def _slot(self):
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     def _plan(self, request) -> tuple[Route, StrategyConfig, Any]:
         route = parse_model(request.model)
@@ -175,6 +224,52 @@ def _report(route: Route, config: StrategyConfig, results: list[Result]) -> dict
     return {"strategy": route.strategy, "budget": config.budget, "options": dict(config.options),
             "runs": [{"answer": None if r.answer is None else str(r.answer), "samples": r.samples, "votes": r.votes,
                       "stop_reason": r.stop_reason, "tokens": r.tokens, "wall_s": r.wall_s} for r in results]}
+
+
+class Metrics:
+    """Prometheus metrics of one server (its own registry): requests and their latency, tokens, the queue, and
+    the engine's rows and aborted samples, read when scraped."""
+
+    def __init__(self, serving: Serving):
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter("ponder_requests", "HTTP requests by route and status", ["route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("ponder_request_latency_seconds", "Time from a slot to the last run decided",
+                                 buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=self.registry)
+        self.tokens = Counter("ponder_tokens", "Tokens spent, every sample counted", ["kind"], registry=self.registry)
+        self.refused = Counter("ponder_requests_refused", "Requests refused with 429 (queue full)",
+                               registry=self.registry)
+        self.registry.register(_LoadCollector(serving))
+
+    def done(self, results: list, seconds: float) -> None:
+        self.latency.observe(seconds)
+        self.tokens.labels("prompt").inc(sum(r.tokens["prompt"] for r in results))
+        self.tokens.labels("generated").inc(sum(r.tokens["generated"] for r in results))
+
+    def exposition(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+
+class _LoadCollector:
+    def __init__(self, serving: Serving):
+        self.serving = serving
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        yield GaugeMetricFamily("ponder_queue_depth", "Requests waiting for a slot", value=self.serving.waiting)
+        load = self.serving.generator.load() if hasattr(self.serving.generator, "load") else {}
+        if load:
+            yield GaugeMetricFamily("ponder_engine_active_rows", "Samples decoding in the engine's batch",
+                                    value=load["active_rows"])
+            yield GaugeMetricFamily("ponder_engine_waiting_rows", "Samples waiting to join the batch",
+                                    value=load["waiting_rows"])
+            yield CounterMetricFamily("ponder_samples_aborted", "Samples stopped before their end (decided "
+                                      "strategies, clients gone)", value=load["samples_aborted"])
 
 
 def _sse(data: dict) -> str:
