@@ -19,11 +19,15 @@ QUESTION = [{"role": "user", "content": "Mia has 23 pens. She buys 15 more. How 
 
 @pytest.fixture(scope="module")
 def server():
+    yield from serve("--api-key", KEY, "--max-n", "4")
+
+
+def serve(*args):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), "--api-key", KEY,
-                                "--max-n", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -173,3 +177,24 @@ def test_clients_that_drop_their_streams_leave_no_rows_running(server):
         time.sleep(0.05)
     assert load["ponder_engine_active_rows"] == 0 and load["ponder_engine_waiting_rows"] == 0
     assert load["ponder_samples_aborted_total"] - aborted_before >= 20 * 64 * 0.5  # stopped, not run to the end
+
+
+def test_overload_is_429_with_retry_after():
+    import threading
+
+    for url in serve("--max-running", "1", "--max-queue", "0"):
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="-", max_retries=0)
+        first = {}
+        slow = threading.Thread(target=lambda: first.update(reply=client.chat.completions.create(
+            model="vote@64/ponder-arith", messages=QUESTION, max_tokens=256, temperature=1.0)))
+        slow.start()
+        deadline = time.monotonic() + 30
+        while metrics(url)["ponder_engine_active_rows"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with pytest.raises(openai.RateLimitError) as caught:
+            client.chat.completions.create(model="ponder-arith", messages=QUESTION)
+        assert caught.value.response.headers["retry-after"] == "1"
+        assert caught.value.response.json()["error"]["code"] == "overloaded"
+        slow.join(timeout=120)
+        assert first["reply"].model_extra["ponder"]["runs"][0]["samples"] == 64  # the one running was served
+        assert metrics(url)["ponder_requests_refused_total"] == 1
