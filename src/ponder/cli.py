@@ -402,32 +402,47 @@ def serve(
         generator.close()
 
 
-BENCHMARKS = ("engine",)
+BENCHMARKS = ("engine", "server")
 
 
 @app.command()
 def bench(
-    name: str = typer.Argument(..., help="engine: ponder's engine against transformers' generate."),
+    name: str = typer.Argument(..., help="engine: ponder's engine against transformers' generate; server: a real "
+                               "ponder serve under load from concurrent openai clients."),
     model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
     draft: str = typer.Option("ponder-arith-draft", help="The draft model of the speculative-decoding case."),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads per side (default: all cores)."),
     case: Optional[list[str]] = typer.Option(None, help="Run only these cases (repeatable): short, long, "
                                              "concurrent, speculative-greedy, speculative-sampled."),
+    requests: int = typer.Option(1000, help="server: chat completions to send."),
+    clients: int = typer.Option(64, help="server: clients sending them at once."),
+    strategy_model: str = typer.Option("vote@4/ponder-arith", "--server-model",
+                                       help="server: the model name each request asks for."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON object."),
 ):
     """Measure speed and memory side by side with a peer, in one run; ratios are ponder over the peer.
 
     Example: ponder bench engine --json
+
+    Example: ponder bench server --requests 1000 --clients 64 --json
     """
     if name not in BENCHMARKS:
         raise InvalidArgumentError(f"unknown benchmark {name!r}; choose from {list(BENCHMARKS)}")
+    say = (lambda text: print(f"ponder bench: {text}", file=sys.stderr, flush=True)) if not as_json else None
+    if name == "server":
+        from ponder.bench import server as bench_server
+
+        if requests < 1 or clients < 1:
+            raise InvalidArgumentError("--requests and --clients must be >= 1")
+        figures = bench_server.run(requests, clients, strategy_model, progress=say)
+        print(json.dumps(figures) if as_json else "\n".join(f"{k}: {v}" for k, v in figures.items()))
+        return
     from ponder.bench import engine as bench_engine
 
     unknown = sorted(set(case or []) - set(bench_engine.CASES))
     if unknown:
         raise InvalidArgumentError(f"unknown case {unknown[0]!r}; choose from {list(bench_engine.CASES)}")
-    say = (lambda text: print(f"ponder bench: {text}", file=sys.stderr, flush=True)) if not as_json else None
     results = bench_engine.run(model, draft, device, threads, case, progress=say)
     if as_json:
         print(json.dumps(results))

@@ -198,3 +198,14 @@ def test_overload_is_429_with_retry_after():
         slow.join(timeout=120)
         assert first["reply"].model_extra["ponder"]["runs"][0]["samples"] == 64  # the one running was served
         assert metrics(url)["ponder_requests_refused_total"] == 1
+
+
+def test_bench_server_reports_every_request():
+    proc = subprocess.run([sys.executable, "-m", "ponder.cli", "bench", "server", "--requests", "24", "--clients", "6",
+                           "--server-model", "vote@2/ponder-arith", "--json"], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout)
+    assert figures["answered"] == 24 and figures["lost"] == 0 and figures["statuses"] == {"200": 24}
+    assert 0 < figures["latency_p50_s"] <= figures["latency_p99_s"] and figures["generated_tokens_per_s"] > 0
+    assert figures["server_memory_mb_before"] > 0 and figures["server_memory_mb_after"] > 0

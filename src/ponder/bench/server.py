@@ -1,0 +1,108 @@
+"""`ponder bench server`: a real `ponder serve` under load from the official openai client.
+
+`requests` chat completions (default 1,000, model `vote@4/ponder-arith`, arith questions) from `clients`
+concurrent clients (default 64): every status counted (a 5xx or a lost request is a failure), latency p50/p99,
+requests and generated tokens per second, and the server's resident memory before the run and after it, read
+from /proc. The warm-up asks every question once, so the engine's prefix cache (bounded, 256 MB by default)
+already holds the prompts the run will send: memory that grows after it is not the cache filling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+
+
+def run(requests: int = 1000, clients: int = 64, model: str = "vote@4/ponder-arith", progress=None) -> dict:
+    from openai import APIStatusError, AsyncOpenAI
+
+    from ponder.tasks import arith
+
+    questions = [p.question for p in arith.problems(3, 200)]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "ponder.cli", "serve", "--port", str(port),
+                               "--max-queue", str(requests)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait(url, server)
+        client = AsyncOpenAI(base_url=f"{url}/v1", api_key="-", max_retries=0, timeout=600)
+
+        async def one(i: int) -> tuple[int, float, int]:
+            started = time.perf_counter()
+            try:
+                reply = await client.chat.completions.create(
+                    model=model, messages=[{"role": "user", "content": questions[i % len(questions)]}])
+                return 200, time.perf_counter() - started, reply.usage.completion_tokens
+            except APIStatusError as error:
+                return error.status_code, time.perf_counter() - started, 0
+
+        async def load(count: int) -> list[tuple[int, float, int]]:
+            gate = asyncio.Semaphore(clients)
+            done = []
+
+            async def client_request(i):
+                async with gate:
+                    done.append(await one(i))
+                    if progress and len(done) % 100 == 0:
+                        progress(f"{len(done)}/{count} requests")
+            await asyncio.gather(*(client_request(i) for i in range(count)))
+            return done
+
+        async def measure():
+            await load(len(questions))  # warm-up: every question once, so the prefix cache holds what it will hold
+            before = _rss_mb(server.pid)
+            started = time.perf_counter()
+            outcomes = await load(requests)
+            wall = time.perf_counter() - started
+            await asyncio.sleep(1.0)
+            return outcomes, wall, before, _rss_mb(server.pid)
+
+        outcomes, wall, memory_before, memory_after = asyncio.run(measure())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    statuses: dict[str, int] = {}
+    for status, _, _ in outcomes:
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+    latencies = np.array([seconds for status, seconds, _ in outcomes if status == 200])
+    return {
+        "model": model, "requests": requests, "clients": clients,
+        "answered": len(outcomes), "lost": requests - len(outcomes), "statuses": statuses,
+        "server_errors": sum(n for s, n in statuses.items() if s.startswith("5")),
+        "latency_p50_s": round(float(np.percentile(latencies, 50)), 3) if len(latencies) else None,
+        "latency_p99_s": round(float(np.percentile(latencies, 99)), 3) if len(latencies) else None,
+        "requests_per_s": round(len(outcomes) / wall, 2),
+        "generated_tokens_per_s": round(sum(tokens for _, _, tokens in outcomes) / wall, 1),
+        "wall_s": round(wall, 2),
+        "server_memory_mb_before": memory_before, "server_memory_mb_after": memory_after,
+        "memory_change": round(memory_after / memory_before - 1, 4),
+    }
+
+
+def _wait(url: str, server: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=1)
+            return
+        except OSError:
+            if server.poll() is not None:
+                raise RuntimeError(f"ponder serve exited: {server.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
+    raise RuntimeError("ponder serve did not start in time")
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError(f"no VmRSS for process {pid}")
