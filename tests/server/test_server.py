@@ -1,7 +1,9 @@
 """A real `ponder serve` on 127.0.0.1, driven with the official openai client: chat and completions, streamed and
-not, n > 1, strategies chosen by model name and by extra_body, a bad API key, OpenAI-shaped errors."""
+not, n > 1, strategies chosen by model name and by extra_body, a bad API key, OpenAI-shaped errors, metrics,
+clients that go away, overload, the load benchmark and a schemathesis fuzz of the server's own schema."""
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -209,3 +211,15 @@ def test_bench_server_reports_every_request():
     assert figures["answered"] == 24 and figures["lost"] == 0 and figures["statuses"] == {"200": 24}
     assert 0 < figures["latency_p50_s"] <= figures["latency_p99_s"] and figures["generated_tokens_per_s"] > 0
     assert figures["server_memory_mb_before"] > 0 and figures["server_memory_mb_after"] > 0
+
+
+def test_fuzzing_the_servers_own_openapi_schema_finds_no_5xx():
+    pytest.importorskip("schemathesis")
+    schemathesis = [sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()"]
+    for url in serve("--max-n", "2", "--max-budget", "2", "--max-tokens", "16"):
+        proc = subprocess.run([*schemathesis, "run", f"{url}/openapi.json", "--max-examples", "150",
+                               "--checks", "not_a_server_error", "--seed", "1"],
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        generated, passed = map(int, re.search(r"(\d+) generated, (\d+) passed", proc.stdout).groups())
+        assert generated == passed >= 500

@@ -33,7 +33,7 @@ class Message(BaseModel):
 class SamplingRequest(BaseModel):
     """What chat and text completions share."""
 
-    model: str
+    model: str = Field(examples=["ponder-arith", "vote@2/ponder-arith", "adaptive-vote@2/ponder-arith"])
     n: int = Field(1, ge=1)
     temperature: float = Field(1.0, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)
