@@ -223,3 +223,13 @@ def test_fuzzing_the_servers_own_openapi_schema_finds_no_5xx():
         assert proc.returncode == 0, proc.stdout[-3000:]
         generated, passed = map(int, re.search(r"(\d+) generated, (\d+) passed", proc.stdout).groups())
         assert generated == passed >= 500
+
+
+def test_a_plain_model_streams_token_by_token(client):
+    chunks = list(client.chat.completions.create(model="ponder-arith", messages=QUESTION, stream=True, n=2, seed=4))
+    pieces = [c for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(pieces) > 10  # many small deltas, not one text at the end
+    text = {i: "".join(c.choices[0].delta.content for c in pieces if c.choices[0].index == i) for i in (0, 1)}
+    assert all("Answer:" in t for t in text.values())
+    last = chunks[-1]
+    assert last.usage.completion_tokens >= len(pieces) and {c.finish_reason for c in last.choices} == {"stop"}

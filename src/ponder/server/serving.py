@@ -105,6 +105,10 @@ class Serving:
             if chat:
                 yield _sse(base | {"choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
                                                 "finish_reason": None} for i in range(request.n)]})
+            if route.strategy == "single":  # nothing to decide: every token goes out as it is made
+                async for chunk in self._stream_samples(request, config, base, chat):
+                    yield chunk
+                return
             async with self._slot():
                 started = time.perf_counter()
                 runs = [asyncio.ensure_future(self._one(request, route, config, verifier, i))
@@ -134,6 +138,31 @@ class Serving:
                         run.cancel()
                     await asyncio.gather(*runs, return_exceptions=True)
         return events()
+
+    async def _stream_samples(self, request, config: StrategyConfig, base: dict, chat: bool) -> AsyncIterator[str]:
+        """`single`, streamed: the request's n samples straight from the engine, token by token."""
+        async with self._slot():
+            started = time.perf_counter()
+            stream = await self.generator.submit(_messages(request), replace(config.sampling, n=request.n))
+            finish: dict[int, str] = {}
+            try:
+                async for event in stream:
+                    if event.text:
+                        piece = {"delta": {"content": event.text}} if chat else {"text": event.text}
+                        yield _sse(base | {"choices": [{"index": event.index, **piece, "finish_reason": None}]})
+                    if event.finished:
+                        finish[event.index] = "length" if event.finish_reason == "length" else "stop"
+            finally:  # a client that went away: its samples are aborted at once
+                await asyncio.shield(stream.abort())
+        usage = {"prompt_tokens": stream.usage.prompt, "completion_tokens": stream.usage.generated,
+                 "total_tokens": stream.usage.prompt + stream.usage.generated}
+        self.metrics.latency.observe(time.perf_counter() - started)
+        self.metrics.tokens.labels("prompt").inc(stream.usage.prompt)
+        self.metrics.tokens.labels("generated").inc(stream.usage.generated)
+        yield _sse(base | {"choices": [{"index": i, **({"delta": {}} if chat else {"text": ""}),
+                                        "finish_reason": finish.get(i, "stop")} for i in range(request.n)],
+                           "usage": usage, "ponder": {"strategy": "single", "budget": 1, "samples": request.n}})
+        yield "data: [DONE]\n\n"
 
     def _check_queue(self) -> None:
         if self._slots.locked() and self.waiting >= self.limits.max_queue:
@@ -193,10 +222,15 @@ class Serving:
         """One run of the strategy; with a seed, run i is seeded from it and i (n runs, n different answers)."""
         if config.sampling.seed is not None:
             config = replace(config, sampling=replace(config.sampling, seed=config.sampling.seed + 7919 * i))
-        messages = ([m.model_dump() for m in request.messages] if isinstance(request, ChatCompletionRequest)
-                    else request.prompt)
-        problem = RequestProblem(completion_id("req"), "", None, messages=messages)
+        problem = RequestProblem(completion_id("req"), "", None, messages=_messages(request))
         return i, await STRATEGIES[route.strategy](problem, self.generator, verifier, config)
+
+
+def _messages(request) -> Prompt:
+    """The prompt as the client sent it: chat messages, or a completion's text."""
+    if isinstance(request, ChatCompletionRequest):
+        return [m.model_dump() for m in request.messages]
+    return request.prompt
 
 
 def _text(result: Result) -> tuple[str, str]:
