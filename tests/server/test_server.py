@@ -119,6 +119,8 @@ def test_bad_api_key_is_401(server):
     ({"model": "ponder-arith", "temperature": 7}, 422, "temperature"),
     ({"model": "ponder-arith", "extra_body": {"ponder": {"strategy": "vote", "colour": "red"}}}, 422, "colour"),
     ({"model": "vote@2/ponder-arith", "extra_body": {"ponder": {"options": {"m": 3}}}}, 400, "vote has no option 'm'"),
+    ({"model": "best-of-n@2/ponder-arith"}, 400, "needs a verifier"),
+    ({"model": "ponder-arith", "extra_body": {"ponder": {"verifier": "oracle"}}}, 400, "unknown verifier 'oracle'"),
 ])
 def test_errors_are_openai_shaped(client, kwargs, status, needle):
     with pytest.raises(openai.APIStatusError) as caught:
@@ -233,3 +235,9 @@ def test_a_plain_model_streams_token_by_token(client):
     assert all("Answer:" in t for t in text.values())
     last = chunks[-1]
     assert last.usage.completion_tokens >= len(pieces) and {c.finish_reason for c in last.choices} == {"stop"}
+
+
+def test_an_error_after_the_stream_started_arrives_as_an_error_event(client):
+    stream = client.chat.completions.create(model="best-of-n@2/ponder-arith", messages=QUESTION, stream=True)
+    with pytest.raises(openai.APIError, match="needs a verifier"):
+        list(stream)

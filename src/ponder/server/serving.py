@@ -102,6 +102,14 @@ class Serving:
                 "model": request.model}
 
         async def events() -> AsyncIterator[str]:
+            try:
+                async for chunk in chunks():
+                    yield chunk
+            except PonderError as error:  # after the headers: the error goes out as an event (OpenAI's way)
+                yield _sse({"error": {**error.to_dict(), "type": "invalid_request_error"
+                                      if isinstance(error, InvalidArgumentError) else "server_error", "param": None}})
+
+        async def chunks() -> AsyncIterator[str]:
             if chat:
                 yield _sse(base | {"choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
                                                 "finish_reason": None} for i in range(request.n)]})
