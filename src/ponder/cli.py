@@ -373,7 +373,7 @@ def serve(
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     seed: int = typer.Option(0, help="Seeds the requests that bring no seed of their own."),
     max_n: int = typer.Option(16, help="The most choices (n) one request may ask for."),
-    max_budget: int = typer.Option(64, help="The most samples per choice (a strategy's budget) one request may ask for."),
+    max_budget: int = typer.Option(64, help="The most samples per choice (a strategy's budget) a request may ask."),
     max_tokens: int = typer.Option(1024, help="The most tokens per sample one request may ask for."),
     max_running: int = typer.Option(64, help="Requests served at once (their samples share the engine's batch)."),
     max_queue: int = typer.Option(256, help="Requests waiting for a slot; one more gets 429 with Retry-After."),
@@ -396,7 +396,8 @@ def serve(
 
     generator = LocalGenerator(model, seed=seed, device=device)
     try:
-        app = create_app(Serving(generator, model, Limits(max_n, max_budget, max_tokens, max_running, max_queue)), api_key)
+        limits = Limits(max_n, max_budget, max_tokens, max_running, max_queue)
+        app = create_app(Serving(generator, model, limits), api_key)
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         generator.close()

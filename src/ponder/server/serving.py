@@ -202,8 +202,9 @@ class Serving:
         if route.strategy not in STRATEGIES or route.strategy == "reference":
             raise InvalidArgumentError(f"unknown strategy {route.strategy!r}")
         max_tokens = getattr(request, "max_completion_tokens", None) or request.max_tokens or 256
-        for name, value, limit in (("n", request.n, self.limits.max_n), ("budget", route.budget, self.limits.max_budget),
-                                   ("max_tokens", max_tokens, self.limits.max_tokens)):
+        limits = self.limits
+        for name, value, limit in (("n", request.n, limits.max_n), ("budget", route.budget, limits.max_budget),
+                                   ("max_tokens", max_tokens, limits.max_tokens)):
             if value > limit:
                 raise InvalidArgumentError(f"{name}={value} is over this server's limit of {limit}")
         stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
