@@ -1,7 +1,8 @@
 """The live view of `ponder solve` in a terminal: every sample as it grows, and the vote tally so far.
 
 `Watched` wraps any Generator and sees every event of every stream a strategy opens, so the view works for
-every strategy without the strategies knowing about it.
+every strategy without the strategies knowing about it; outside a `with` block it only keeps count (the
+server's progress chunks read `progress()`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,13 @@ class Watched:
                     ) -> list[float] | list[list[float]]:
         return await self.generator.score(prompt, continuation, prefix)
 
+    def progress(self) -> dict:
+        """Samples started and finished so far, and the tally of their answers (most votes first)."""
+        tally = Counter(str(row["answer"]) for row in self.samples if row.get("answer") is not None)
+        return {"samples_started": len(self.samples),
+                "samples_finished": sum(row["state"] not in ("running", "abort") for row in self.samples),
+                "tally": dict(tally.most_common())}
+
     def __enter__(self) -> Watched:
         from rich.console import Console
         from rich.live import Live
@@ -71,13 +79,13 @@ class Watched:
         for column, kwargs in (("#", {"justify": "right"}), ("state", {}), ("tokens", {"justify": "right"}),
                                ("answer", {"justify": "right"}), ("latest text", {"ratio": 1, "no_wrap": True})):
             table.add_column(column, **kwargs)
-        tally = Counter(str(row["answer"]) for row in self.samples if row.get("answer") is not None)
+        tally = self.progress()["tally"]
         first = max(len(self.samples) - ROWS, 0)
         for i, row in enumerate(self.samples[first:], first):
             answer = row.get("answer")
             style = {"running": "cyan", "abort": "dim"}.get(row["state"], "")
             table.add_row(str(i), row["state"], str(row["tokens"]), "" if answer is None else str(answer),
                           row["text"].replace("\n", " | ")[-80:], style=style)
-        votes = ", ".join(f"{a}: {n}" for a, n in tally.most_common(6)) or "none yet"
+        votes = ", ".join(f"{a}: {n}" for a, n in list(tally.items())[:6]) or "none yet"
         table.caption = f"{len(self.samples)} samples started; votes {votes}"
         return table

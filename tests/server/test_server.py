@@ -97,6 +97,16 @@ def test_streamed_chat_sends_the_answer_once_decided_then_usage(client):
     assert last.model_extra["ponder"]["strategy"] == "vote"
 
 
+def test_a_strategy_stream_reports_progress_while_it_decides(client):
+    chunks = list(client.chat.completions.create(model="vote@64/ponder-arith", messages=QUESTION, stream=True,
+                                                 max_tokens=256, temperature=1.0, seed=8))
+    progress = [c.model_extra["ponder"] for c in chunks if not c.choices and "tally" in c.model_extra["ponder"]]
+    assert progress, "no progress chunk"
+    finished = [p["samples_finished"] for p in progress]
+    assert finished == sorted(finished) and all(p["samples_started"] == 64 for p in progress)
+    assert all(sum(p["tally"].values()) <= p["samples_finished"] for p in progress)
+
+
 def test_streamed_completion(client):
     stream = client.completions.create(model="ponder-arith", prompt="<s><|user|>Leo has 7 apples.<|assistant|>",
                                        max_tokens=8, stream=True)

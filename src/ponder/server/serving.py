@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator
 
 from ponder.backends.base import Generator, Prompt, SamplingParams
 from ponder.errors import InvalidArgumentError, PonderError
+from ponder.live import Watched
 from ponder.server.protocol import (ChatCompletionRequest, CompletionRequest, Route, completion_id, now,
                                     parse_model)
 from ponder.strategies import STRATEGIES, Result, StrategyConfig
@@ -92,8 +93,9 @@ class Serving:
         }
 
     async def stream(self, request: ChatCompletionRequest | CompletionRequest) -> AsyncIterator[str]:
-        """Server-sent events in OpenAI's chunk format: the role at once, each choice's text as soon as its run has
-        decided, then the finish reasons, usage and ponder's report, then [DONE]."""
+        """Server-sent events in OpenAI's chunk format: the role at once; while the strategies run, progress chunks
+        (no choices; `ponder`: samples started and finished, the tally of their answers); each choice's text as
+        soon as its run has decided; then the finish reasons, usage and ponder's report; then [DONE]."""
         chat = isinstance(request, ChatCompletionRequest)
         route, config, verifier = self._plan(request)  # a bad request fails here, before the stream starts
         self._check_queue()
@@ -119,16 +121,21 @@ class Serving:
                 return
             async with self._slot():
                 started = time.perf_counter()
-                runs = [asyncio.ensure_future(self._one(request, route, config, verifier, i))
+                watched = Watched(self.generator, extract_math, request.model)  # counts, for progress chunks
+                runs = [asyncio.ensure_future(self._one(request, route, config, verifier, i, watched))
                         for i in range(request.n)]
+                sent = None
                 try:
                     results: list[Result | None] = [None] * request.n
                     pending = set(runs)
                     while pending:
                         done, pending = await asyncio.wait(pending, timeout=HEARTBEAT_S,
                                                            return_when=asyncio.FIRST_COMPLETED)
-                        if not done:  # an SSE comment, which clients ignore: writing it is how a client that
-                            yield ": deciding\n\n"  # has gone away is noticed, so its runs stop at once
+                        if not done:  # progress (or an SSE comment, which clients ignore): writing something
+                            progress = watched.progress()  # is how a client gone away is noticed
+                            yield _sse(base | {"choices": [], "ponder": progress}) if progress != sent \
+                                else ": deciding\n\n"
+                            sent = progress
                         for task in done:
                             i, result = task.result()
                             results[i] = result
@@ -227,12 +234,13 @@ class Serving:
         done = await asyncio.gather(*(self._one(request, route, config, verifier, i) for i in range(request.n)))
         return [result for _, result in done]
 
-    async def _one(self, request, route, config, verifier, i: int) -> tuple[int, Result]:
+    async def _one(self, request, route, config, verifier, i: int, generator: Generator | None = None
+                   ) -> tuple[int, Result]:
         """One run of the strategy; with a seed, run i is seeded from it and i (n runs, n different answers)."""
         if config.sampling.seed is not None:
             config = replace(config, sampling=replace(config.sampling, seed=config.sampling.seed + 7919 * i))
         problem = RequestProblem(completion_id("req"), "", None, messages=_messages(request))
-        return i, await STRATEGIES[route.strategy](problem, self.generator, verifier, config)
+        return i, await STRATEGIES[route.strategy](problem, generator or self.generator, verifier, config)
 
 
 def _messages(request) -> Prompt:
