@@ -1,3 +1,10 @@
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
 import pytest
 
 
@@ -21,3 +28,25 @@ def shared_data():
     if not (folder / "README.md").is_file():
         pytest.skip(f"the benchmark files are not here ({folder}: set PONDER_DATA to the shared/data folder)")
     return folder
+
+
+def serve(*args):
+    """Start `ponder serve ARGS` on a free port of 127.0.0.1; yields its URL once it answers, then stops it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=1)
+            break
+        except (urllib.error.URLError, ConnectionError):
+            if process.poll() is not None:
+                raise RuntimeError(process.stderr.read())
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)

@@ -4,14 +4,13 @@ clients that go away, overload, the load benchmark and a schemathesis fuzz of th
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 
 import pytest
+from conftest import serve
 
 openai = pytest.importorskip("openai")
 
@@ -22,27 +21,6 @@ QUESTION = [{"role": "user", "content": "Mia has 23 pens. She buys 15 more. How 
 @pytest.fixture(scope="module")
 def server():
     yield from serve("--api-key", KEY, "--max-n", "4")
-
-
-def serve(*args):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=1)
-            break
-        except (urllib.error.URLError, ConnectionError):
-            if process.poll() is not None:
-                raise RuntimeError(process.stderr.read())
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -48,12 +48,13 @@ class SamplingRequest(BaseModel):
 class ChatCompletionRequest(SamplingRequest):
     messages: list[Message] = Field(min_length=1)
     logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=20)
     max_completion_tokens: int | None = Field(None, ge=1)
 
 
 class CompletionRequest(SamplingRequest):
     prompt: str
-    logprobs: int | None = Field(None, ge=0, le=5)
+    logprobs: int | None = Field(None, ge=0, le=20)
     max_tokens: int | None = Field(16, ge=1)  # the completions API's own default
 
 

@@ -158,15 +158,22 @@ class Serving:
         """`single`, streamed: the request's n samples straight from the engine, token by token."""
         async with self._slot():
             started = time.perf_counter()
-            stream = await self.generator.submit(_messages(request), replace(config.sampling, n=request.n))
+            logprobs = bool(request.logprobs) or request.logprobs == 0 and not chat
+            top = (getattr(request, "top_logprobs", None) if chat else request.logprobs) or 0
+            stream = await self.generator.submit(_messages(request), replace(config.sampling, n=request.n,
+                                                                             logprobs=top))
             finish: dict[int, str] = {}
+            stop_reasons: dict[int, str | None] = {}
             try:
                 async for event in stream:
-                    if event.text:
+                    if event.token_ids:
                         piece = {"delta": {"content": event.text}} if chat else {"text": event.text}
-                        yield _sse(base | {"choices": [{"index": event.index, **piece, "finish_reason": None}]})
+                        extra = {"logprobs": _logprobs(event, chat, self._token)} if logprobs else {}
+                        yield _sse(base | {"choices": [{"index": event.index, **piece, "finish_reason": None,
+                                                        **extra}]})
                     if event.finished:
                         finish[event.index] = "length" if event.finish_reason == "length" else "stop"
+                        stop_reasons[event.index] = event.stop_string
             finally:  # a client that went away: its samples are aborted at once
                 await asyncio.shield(stream.abort())
         usage = {"prompt_tokens": stream.usage.prompt, "completion_tokens": stream.usage.generated,
@@ -175,9 +182,13 @@ class Serving:
         self.metrics.tokens.labels("prompt").inc(stream.usage.prompt)
         self.metrics.tokens.labels("generated").inc(stream.usage.generated)
         yield _sse(base | {"choices": [{"index": i, **({"delta": {}} if chat else {"text": ""}),
-                                        "finish_reason": finish.get(i, "stop")} for i in range(request.n)],
+                                        "finish_reason": finish.get(i, "stop"), "stop_reason": stop_reasons.get(i)}
+                                       for i in range(request.n)],
                            "usage": usage, "ponder": {"strategy": "single", "budget": 1, "samples": request.n}})
         yield "data: [DONE]\n\n"
+
+    def _token(self, token_id: int) -> str:
+        return self.generator.tokenizer.decode([token_id])
 
     def _check_queue(self) -> None:
         if self._slots.locked() and self.waiting >= self.limits.max_queue:
@@ -241,6 +252,19 @@ class Serving:
             config = replace(config, sampling=replace(config.sampling, seed=config.sampling.seed + 7919 * i))
         problem = RequestProblem(completion_id("req"), "", None, messages=_messages(request))
         return i, await STRATEGIES[route.strategy](problem, generator or self.generator, verifier, config)
+
+
+def _logprobs(event, chat: bool, token) -> dict:
+    """A chunk's logprobs in OpenAI's shape: chat {"content": [{token, logprob, bytes, top_logprobs}]};
+    completions {"tokens", "token_logprobs", "top_logprobs"}."""
+    tops = event.top_logprobs or [{} for _ in event.token_ids]
+    if chat:
+        return {"content": [{"token": token(t), "logprob": lp, "bytes": list(token(t).encode()),
+                             "top_logprobs": [{"token": token(k), "logprob": v, "bytes": list(token(k).encode())}
+                                              for k, v in top.items()]}
+                            for t, lp, top in zip(event.token_ids, event.logprobs, tops)]}
+    return {"tokens": [token(t) for t in event.token_ids], "token_logprobs": event.logprobs,
+            "top_logprobs": [{token(k): v for k, v in top.items()} for top in tops]}
 
 
 def _messages(request) -> Prompt:

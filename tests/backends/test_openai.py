@@ -1,0 +1,60 @@
+"""The OpenAI backend over real HTTP: every strategy (but spec-reason, which needs to score) through a Generator that
+talks to a second `ponder serve` on 127.0.0.1, with early aborts, continuations of partial answers and token
+accounting."""
+
+import asyncio
+
+import pytest
+from conftest import serve
+
+from ponder.backends.base import SamplingParams
+from ponder.errors import InvalidArgumentError
+from ponder.strategies import STRATEGIES, StrategyConfig
+from ponder.tasks import arith
+from ponder.verifiers import ArithSteps
+
+pytest.importorskip("openai")
+
+PROBLEMS = [p for p in arith.problems(11, 12) if p.level <= 2][:2]
+
+
+@pytest.fixture(scope="module")
+def remote():
+    from ponder.backends.openai import OpenAIGenerator
+
+    for url in serve():
+        yield OpenAIGenerator(f"{url}/v1", "ponder-arith", chat_template="ponder-arith")
+
+
+@pytest.mark.parametrize("strategy", sorted(set(STRATEGIES) - {"reference", "spec-reason"}))
+def test_every_strategy_runs_over_http(remote, strategy):
+    verifier = ArithSteps() if strategy in ("best-of-n", "weighted-vote", "beam", "particle") else None
+    config = StrategyConfig(budget=8, sampling=SamplingParams(temperature=0.7, seed=3))
+    for problem in PROBLEMS:
+        result = asyncio.run(STRATEGIES[strategy](problem, remote, verifier, config))
+        if strategy in ("single", "first-finish"):  # one sample's answer (which finishes first is a race)
+            assert result.answer is not None and result.answer in [c.answer for c in result.candidates]
+        else:
+            assert result.answer == problem.answer, (strategy, result.candidates)
+        assert result.tokens["generated"] > 0 and result.tokens["by_model"]["ponder-arith"]["generated"] > 0
+        assert all(c.answer == problem.extract(c.text) for c in result.candidates)
+
+
+def test_early_stopping_aborts_streams_over_http(remote):
+    problem = PROBLEMS[0]
+    vote = asyncio.run(STRATEGIES["vote"](problem, remote, None, StrategyConfig(budget=32)))
+    adaptive = asyncio.run(STRATEGIES["adaptive-vote"](problem, remote, None, StrategyConfig(budget=32)))
+    assert adaptive.stop_reason == "confident" and adaptive.answer == vote.answer == problem.answer
+    assert adaptive.tokens["generated"] < vote.tokens["generated"] / 2
+    assert vote.tokens["prompt"] > 0  # from the server's usage
+
+
+def test_what_a_remote_server_cannot_do_is_a_clear_error(remote):
+    from ponder.backends.base import generate
+    from ponder.backends.openai import OpenAIGenerator
+
+    with pytest.raises(InvalidArgumentError, match="cannot score"):
+        asyncio.run(remote.score(PROBLEMS[0].prompt(), "1+1=2"))
+    bare = OpenAIGenerator(remote.base_url, "ponder-arith")
+    with pytest.raises(InvalidArgumentError, match="chat template"):
+        asyncio.run(generate(bare, PROBLEMS[0].prompt(), StrategyConfig().sampling, prefix="5+"))
