@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +29,8 @@ app = typer.Typer(
 
 MODEL_HELP = "A shipped model (ponder-arith, ponder-arith-draft) or a Hugging Face model folder."
 DEVICE_HELP = "torch device to run the model on: cpu, cuda, cuda:1..."
-BACKEND_HELP = "local: ponder's engine (batched, prefix-shared, streaming, abort)."
+BACKEND_HELP = ("local: ponder's engine (batched, prefix-shared, streaming, abort); or an OpenAI-compatible "
+                "server's URL (vLLM, SGLang, llama.cpp, another ponder serve; key in PONDER_BACKEND_API_KEY).")
 STRATEGY_HELP = ("single | vote | weighted-vote | best-of-n | adaptive-vote | first-finish | short-vote | deepconf | "
                  "beam | particle | spec-reason (docs/strategies.md)")
 VERIFIER_HELP = ("For the strategies that use one: best-of-n and weighted-vote (any), beam and particle (a step "
@@ -43,8 +45,12 @@ OPTION_HELP = ("A strategy option, KEY=VALUE (repeatable), e.g. --option confide
 def _generators(backend: str, model: str, seed: int, device: str, draft: str | None, strategy: str):
     """The model's generator, and the draft's for spec-reason (any other strategy runs the draft inside the
     engine, as speculative decoding)."""
+    if backend.startswith(("http://", "https://")):
+        if draft is not None:
+            raise InvalidArgumentError("--draft needs the local backend (a remote server cannot score steps)")
+        return _remote(backend, model), None
     if backend != "local":
-        raise InvalidArgumentError(f"unknown backend {backend!r}; choose from ['local']")
+        raise InvalidArgumentError(f"unknown backend {backend!r}; give local or a server's URL (http://...)")
     from ponder.backends.local import LocalGenerator
 
     if strategy == "spec-reason":
@@ -52,6 +58,22 @@ def _generators(backend: str, model: str, seed: int, device: str, draft: str | N
             raise InvalidArgumentError("spec-reason needs a draft model (--draft), e.g. --draft ponder-arith-draft")
         return LocalGenerator(model, seed=seed, device=device), LocalGenerator(draft, seed=seed + 1, device=device)
     return LocalGenerator(model, seed=seed, device=device, draft=draft), None
+
+
+def _remote(url: str, model: str):
+    """A Generator over the OpenAI-compatible server at `url`, asked for `model`; a model ponder can load here
+    (shipped, or a folder) also lends its chat template, so step-wise strategies can continue partial answers."""
+    from ponder.backends.openai import OpenAIGenerator
+    from ponder.models import resolve
+
+    try:
+        resolve(model)
+        template = model
+    except PonderError:
+        template = None
+    base = url.rstrip("/")
+    return OpenAIGenerator(base if base.endswith("/v1") else f"{base}/v1", model,
+                           api_key=os.environ.get("PONDER_BACKEND_API_KEY", "-"), chat_template=template)
 
 
 def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int, options: list[str] | None = None,
@@ -228,7 +250,7 @@ def evaluate(
         if records is not None:
             records.close()
         for engine in (generator, drafter):  # before exiting, even on an error: a worker killed mid-step aborts
-            if engine is not None:
+            if engine is not None and hasattr(engine, "close"):
                 engine.close()
     if as_json:
         for summary in summaries:
@@ -377,6 +399,8 @@ def serve(
     max_tokens: int = typer.Option(1024, help="The most tokens per sample one request may ask for."),
     max_running: int = typer.Option(64, help="Requests served at once (their samples share the engine's batch)."),
     max_queue: int = typer.Option(256, help="Requests waiting for a slot; one more gets 429 with Retry-After."),
+    backend: str = typer.Option("local", help=BACKEND_HELP + " With a URL, ponder serves MODEL from that server, "
+                                "adding its strategies in front."),
 ):
     """An OpenAI-compatible API with test-time scaling: name the model [STRATEGY[@BUDGET]/]MODEL (for example
     adaptive-vote@32/ponder-arith; a plain ponder-arith means single), or pass the strategy and its options
@@ -394,13 +418,15 @@ def serve(
     from ponder.backends.local import LocalGenerator
     from ponder.server.serving import Limits, Serving
 
-    generator = LocalGenerator(model, seed=seed, device=device)
+    generator = LocalGenerator(model, seed=seed, device=device) if backend == "local" else \
+        _generators(backend, model, seed, device, None, "single")[0]
     try:
         limits = Limits(max_n, max_budget, max_tokens, max_running, max_queue)
         app = create_app(Serving(generator, model, limits), api_key)
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
-        generator.close()
+        if hasattr(generator, "close"):
+            generator.close()
 
 
 BENCHMARKS = ("engine", "server")

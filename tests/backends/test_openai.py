@@ -58,3 +58,23 @@ def test_what_a_remote_server_cannot_do_is_a_clear_error(remote):
     bare = OpenAIGenerator(remote.base_url, "ponder-arith")
     with pytest.raises(InvalidArgumentError, match="chat template"):
         asyncio.run(generate(bare, PROBLEMS[0].prompt(), StrategyConfig().sampling, prefix="5+"))
+
+
+def test_the_command_line_evaluates_and_serves_through_a_remote_server(remote):
+    import json
+    import subprocess
+    import sys
+
+    url = remote.base_url.removesuffix("/v1")
+    proc = subprocess.run([sys.executable, "-m", "ponder.cli", "eval", "--task", "arith", "--limit", "4",
+                           "--strategy", "vote", "--budget", "4", "--backend", url, "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["n_problems"] == 4 and summary["tokens_generated_per_problem"] > 0 and summary["backend"] == url
+    import openai
+
+    for front in serve("--backend", url):  # ponder in front of the other server, adding its strategies
+        reply = openai.OpenAI(base_url=f"{front}/v1", api_key="-").chat.completions.create(
+            model="vote@4/ponder-arith", messages=PROBLEMS[0].prompt(), seed=1)
+        assert reply.model_extra["ponder"]["runs"][0]["samples"] == 4 and reply.usage.completion_tokens > 0
