@@ -203,13 +203,13 @@ def test_bench_server_reports_every_request():
     assert figures["server_memory_mb_before"] > 0 and figures["server_memory_mb_after"] > 0
 
 
-def test_fuzzing_the_servers_own_openapi_schema_finds_no_5xx():
+def test_fuzzing_the_servers_own_openapi_schema_finds_no_5xx(tmp_path):
     pytest.importorskip("schemathesis")
     schemathesis = [sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()"]
     for url in serve("--max-n", "2", "--max-budget", "2", "--max-tokens", "16"):
         proc = subprocess.run([*schemathesis, "run", f"{url}/openapi.json", "--max-examples", "150",
                                "--checks", "not_a_server_error", "--seed", "1"],
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=600, cwd=tmp_path)
         assert proc.returncode == 0, proc.stdout[-3000:]
         generated, passed = map(int, re.search(r"(\d+) generated, (\d+) passed", proc.stdout).groups())
         assert generated == passed >= 500
