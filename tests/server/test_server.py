@@ -108,6 +108,7 @@ def test_bad_api_key_is_401(server):
     ({"model": "ponder-arith", "extra_body": {"ponder": {"strategy": "vote", "colour": "red"}}}, 422, "colour"),
     ({"model": "vote@2/ponder-arith", "extra_body": {"ponder": {"options": {"m": 3}}}}, 400, "vote has no option 'm'"),
     ({"model": "best-of-n@2/ponder-arith"}, 400, "needs a verifier"),
+    ({"model": "ponder-arith", "logprobs": True}, 400, "logprobs are returned for streamed requests"),
     ({"model": "ponder-arith", "extra_body": {"ponder": {"verifier": "oracle"}}}, 400, "unknown verifier 'oracle'"),
 ])
 def test_errors_are_openai_shaped(client, kwargs, status, needle):
@@ -213,6 +214,16 @@ def test_fuzzing_the_servers_own_openapi_schema_finds_no_5xx(tmp_path):
         assert proc.returncode == 0, proc.stdout[-3000:]
         generated, passed = map(int, re.search(r"(\d+) generated, (\d+) passed", proc.stdout).groups())
         assert generated == passed >= 500
+
+
+def test_a_streamed_plain_model_returns_token_logprobs(client):
+    chunks = list(client.chat.completions.create(model="ponder-arith", messages=QUESTION, stream=True, logprobs=True,
+                                                 top_logprobs=2, temperature=0))
+    entries = [e for c in chunks if c.choices and c.choices[0].logprobs for e in c.choices[0].logprobs.content]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "".join(e.token for e in entries) == text + "</s>"  # every token, the end of sequence too
+    assert all(e.logprob <= 0 for e in entries)
+    assert all(len(e.top_logprobs) == 2 and e.top_logprobs[0].logprob == e.logprob for e in entries)  # greedy
 
 
 def test_a_plain_model_streams_token_by_token(client):

@@ -58,12 +58,6 @@ class CompletionRequest(SamplingRequest):
     max_tokens: int | None = Field(16, ge=1)  # the completions API's own default
 
 
-class Usage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
 def completion_id(kind: str) -> str:
     return f"{kind}-{uuid.uuid4().hex[:24]}"
 

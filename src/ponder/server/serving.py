@@ -219,6 +219,11 @@ class Serving:
                                       f"{self.model!r} (as [STRATEGY[@BUDGET]/]{self.model})")
         if route.strategy not in STRATEGIES or route.strategy == "reference":
             raise InvalidArgumentError(f"unknown strategy {route.strategy!r}")
+        chat = isinstance(request, ChatCompletionRequest)
+        wants_logprobs = request.logprobs if chat else request.logprobs is not None
+        if wants_logprobs and not (request.stream and route.strategy == "single"):
+            raise InvalidArgumentError("logprobs are returned for streamed requests to a plain model (stream=true, "
+                                       "no strategy); a strategy's answer is a choice among samples")
         max_tokens = getattr(request, "max_completion_tokens", None) or request.max_tokens or 256
         limits = self.limits
         for name, value, limit in (("n", request.n, limits.max_n), ("budget", route.budget, limits.max_budget),
