@@ -2,7 +2,6 @@
 record exactly once and no torn line; a run folder refuses to resume a run with other settings."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

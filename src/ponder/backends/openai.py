@@ -18,6 +18,7 @@ or a Hugging Face folder with the same tokenizer) for that.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import weakref
 
@@ -37,11 +38,8 @@ class OpenAIGenerator:
 
     def __init__(self, base_url: str, model: str, *, api_key: str = "-", concurrency: int = 16,
                  max_retries: int = 3, chat_template: str | None = None, timeout: float = 600.0):
-        try:
-            import openai  # noqa: F401
-        except ImportError:
-            raise InvalidArgumentError("the openai backend needs the openai client: pip install 'ponder[openai]'") \
-                from None
+        if importlib.util.find_spec("openai") is None:  # checked here, so it is a clear error at once
+            raise InvalidArgumentError("the openai backend needs the openai client: pip install 'ponder[openai]'")
         self.base_url = base_url
         self._client_args = dict(base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout)
         self._concurrency = concurrency
