@@ -64,3 +64,9 @@ def test_unknown_verifier_is_refused():
         load("oracle")
     with pytest.raises(InvalidArgumentError, match="needs a generator"):
         load("judge")
+
+
+def test_equivalence_classes_pool_equal_answers_in_order_of_first_sight():
+    from ponder.verifiers.answer import classes
+
+    assert classes(["1/2", "0.5", None, "3", "\\frac{1}{2}", "3.0"]) == [0, 0, None, 1, 0, 1]

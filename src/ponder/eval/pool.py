@@ -21,7 +21,7 @@ from ponder.eval.runner import grade_answer, problem_seed, run_units
 from ponder.strategies import STRATEGIES, StrategyConfig
 from ponder.tasks import Problem
 from ponder.verifiers import Verifier
-from ponder.verifiers.answer import equivalent
+from ponder.verifiers.answer import classes
 
 
 def draw_pool(task: str, problems: list[Problem], n: int, generator: Generator, config: StrategyConfig, *,
@@ -69,7 +69,7 @@ def summarize_pool(records: list[dict], n: int, **fields) -> dict:
     for i, r in enumerate(records):
         correct = r["correct_samples"]
         rows["pass@k"].append([metrics.pass_at_k(n, sum(correct), k) for k in ks])
-        rows["maj@k"].append(metrics.maj_curve(_pooled(r["answers"]), correct, ks, seed=i))
+        rows["maj@k"].append(metrics.maj_curve(classes(r["answers"]), correct, ks, seed=i))
         if scored:
             rows["best@k"].append([metrics.best_at_k(r["scores"], correct, k) for k in ks])
     curves = {}
@@ -93,20 +93,3 @@ def summarize_pool(records: list[dict], n: int, **fields) -> dict:
         **fields,
     }
 
-
-def _pooled(answers: list) -> list:
-    """Answers relabelled so that equivalent ones ("0.5", "1/2") are equal: each takes the first it matches."""
-    seen: list = []
-    out = []
-    for a in answers:
-        if a is None:
-            out.append(None)
-            continue
-        for i, b in enumerate(seen):
-            if equivalent(a, b):
-                out.append(i)
-                break
-        else:
-            seen.append(a)
-            out.append(len(seen) - 1)
-    return out

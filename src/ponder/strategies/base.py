@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Callable, Mapping
 
 from ponder.backends.base import Generator, Sample, SampleEvent, SamplingParams, Stream
 from ponder.errors import InvalidArgumentError
-from ponder.verifiers.answer import equivalent
+from ponder.verifiers.answer import classes
 from ponder.verifiers.base import Problem, Verifier
 
 
@@ -102,18 +102,16 @@ def tally(candidates: list[Candidate], weight: Callable[[Candidate], float] = la
           ) -> list[tuple[Any, float, float]]:
     """Equivalent answers pooled (answer.equivalent: "0.5" and "1/2" are one answer): (answer, summed weight,
     summed logprob) for each, most weight first (ties: higher summed logprob). Unanswered candidates are out."""
-    groups: list[list] = []
-    for c in candidates:
-        if c.answer is None:
+    groups: dict[int, list] = {}
+    for c, label in zip(candidates, classes([c.answer for c in candidates])):
+        if label is None:
             continue
-        for g in groups:
-            if equivalent(g[0], c.answer):
-                g[1] += weight(c)
-                g[2] += c.logprob
-                break
+        if label not in groups:
+            groups[label] = [c.answer, weight(c), c.logprob]
         else:
-            groups.append([c.answer, weight(c), c.logprob])
-    return sorted((tuple(g) for g in groups), key=lambda g: (g[1], g[2]), reverse=True)
+            groups[label][1] += weight(c)
+            groups[label][2] += c.logprob
+    return sorted((tuple(g) for g in groups.values()), key=lambda g: (g[1], g[2]), reverse=True)
 
 
 def majority(candidates: list[Candidate], weight: Callable[[Candidate], float] = lambda c: 1.0

@@ -30,6 +30,23 @@ def grade(problem: Problem, answer: Any, timeout: float = 10.0) -> bool:
     return equivalent(answer, problem.answer)
 
 
+def classes(answers: list[Any]) -> list[int | None]:
+    """Each answer's class of equivalent answers ("0.5" and "1/2" are one), numbered in order of first sight;
+    None for no answer. An answer joins the first class whose first answer it is equivalent to."""
+    firsts: list[Any] = []
+    labels: list[int | None] = []
+    for a in answers:
+        if a is None:
+            labels.append(None)
+            continue
+        label = next((i for i, b in enumerate(firsts) if equivalent(b, a)), None)
+        if label is None:
+            firsts.append(a)
+            label = len(firsts) - 1
+        labels.append(label)
+    return labels
+
+
 def equivalent(a: Any, b: Any) -> bool:
     """Whether two answers mean the same: numbers compared exactly (as fractions), anything else through
     math-verify's parsing and symbolic comparison; answers of several lines (programs) only as the same text.
