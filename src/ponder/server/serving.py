@@ -81,14 +81,14 @@ class Serving:
         async with self._slot():
             started = time.perf_counter()
             results = await self._run(request, route, config, verifier)
-        self.metrics.done(results, time.perf_counter() - started)
+        self.metrics.done(*_spent(results), time.perf_counter() - started)
         return {
             "id": completion_id("chatcmpl" if chat else "cmpl"),
             "object": "chat.completion" if chat else "text_completion",
             "created": now(),
             "model": request.model,
             "choices": [_choice(i, result, chat) for i, result in enumerate(results)],
-            "usage": _usage(results),
+            "usage": _usage(*_spent(results)),
             "ponder": _report(route, config, results),
         }
 
@@ -143,10 +143,11 @@ class Serving:
                             piece = {"delta": {"content": text}} if chat else {"text": text}
                             yield _sse(base | {"choices": [{"index": i, **piece, "finish_reason": None}],
                                                "ponder": {"runs_decided": sum(r is not None for r in results)}})
-                    self.metrics.done(results, time.perf_counter() - started)
+                    self.metrics.done(*_spent(results), time.perf_counter() - started)
                     yield _sse(base | {"choices": [{"index": i, **({"delta": {}} if chat else {"text": ""}),
                                                     "finish_reason": _text(r)[1]} for i, r in enumerate(results)],
-                                       "usage": _usage(results), "ponder": _report(route, config, results)})
+                                       "usage": _usage(*_spent(results)),
+                                       "ponder": _report(route, config, results)})
                     yield "data: [DONE]\n\n"
                 finally:  # a client that went away: its runs are cancelled, and their samples aborted
                     for run in runs:
@@ -176,15 +177,12 @@ class Serving:
                         stop_reasons[event.index] = event.stop_string
             finally:  # a client that went away: its samples are aborted at once
                 await asyncio.shield(stream.abort())
-        usage = {"prompt_tokens": stream.usage.prompt, "completion_tokens": stream.usage.generated,
-                 "total_tokens": stream.usage.prompt + stream.usage.generated}
-        self.metrics.latency.observe(time.perf_counter() - started)
-        self.metrics.tokens.labels("prompt").inc(stream.usage.prompt)
-        self.metrics.tokens.labels("generated").inc(stream.usage.generated)
+        self.metrics.done(stream.usage.prompt, stream.usage.generated, time.perf_counter() - started)
         yield _sse(base | {"choices": [{"index": i, **({"delta": {}} if chat else {"text": ""}),
                                         "finish_reason": finish.get(i, "stop"), "stop_reason": stop_reasons.get(i)}
                                        for i in range(request.n)],
-                           "usage": usage, "ponder": {"strategy": "single", "budget": 1, "samples": request.n}})
+                           "usage": _usage(stream.usage.prompt, stream.usage.generated),
+                           "ponder": {"strategy": "single", "budget": 1, "samples": request.n}})
         yield "data: [DONE]\n\n"
 
     def _token(self, token_id: int) -> str:
@@ -293,9 +291,12 @@ def _choice(index: int, result: Result, chat: bool) -> dict:
     return {"index": index, **body, "finish_reason": finish, "logprobs": None}
 
 
-def _usage(results: list[Result]) -> dict:
-    prompt = sum(r.tokens["prompt"] for r in results)
-    generated = sum(r.tokens["generated"] for r in results)
+def _spent(results: list[Result]) -> tuple[int, int]:
+    """Prompt and generated tokens of every sample of every run."""
+    return sum(r.tokens["prompt"] for r in results), sum(r.tokens["generated"] for r in results)
+
+
+def _usage(prompt: int, generated: int) -> dict:
     return {"prompt_tokens": prompt, "completion_tokens": generated, "total_tokens": prompt + generated}
 
 
@@ -323,10 +324,10 @@ class Metrics:
                                registry=self.registry)
         self.registry.register(_LoadCollector(serving))
 
-    def done(self, results: list, seconds: float) -> None:
+    def done(self, prompt: int, generated: int, seconds: float) -> None:
         self.latency.observe(seconds)
-        self.tokens.labels("prompt").inc(sum(r.tokens["prompt"] for r in results))
-        self.tokens.labels("generated").inc(sum(r.tokens["generated"] for r in results))
+        self.tokens.labels("prompt").inc(prompt)
+        self.tokens.labels("generated").inc(generated)
 
     def exposition(self) -> bytes:
         from prometheus_client import generate_latest
