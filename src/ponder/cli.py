@@ -282,7 +282,7 @@ def _records(out: str, **run):
 
     hashes = {}
     for role in ("model", "draft"):
-        if run.get(role):
+        if run.get(role) and run["backend"] == "local":  # a remote server's weights are not these files
             hashes[role] = file_hashes(resolve(run[role]))
     data = run.get("data")
     if data and Path(data).is_file():
