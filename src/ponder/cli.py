@@ -1,4 +1,5 @@
-"""ponder's command line: solve, eval, train, bench, demo. See DESIGN.md for the stable contract.
+"""ponder's command line: solve, eval, grade, report, train, serve, export, bench, demo.
+See DESIGN.md for the stable contract.
 
 Bad arguments and bad input exit 2 with one line on stderr and no traceback.
 """
@@ -45,19 +46,20 @@ OPTION_HELP = ("A strategy option, KEY=VALUE (repeatable), e.g. --option confide
 def _generators(backend: str, model: str, seed: int, device: str, draft: str | None, strategy: str):
     """The model's generator, and the draft's for spec-reason (any other strategy runs the draft inside the
     engine, as speculative decoding)."""
-    if backend.startswith(("http://", "https://")):
-        if draft is not None:
-            raise InvalidArgumentError("--draft needs the local backend (a remote server cannot score steps)")
-        return _remote(backend, model), None
-    if backend != "local":
+    remote = backend.startswith(("http://", "https://"))
+    if not remote and backend != "local":
         raise InvalidArgumentError(f"unknown backend {backend!r}; give local or a server's URL (http://...)")
+    if strategy == "spec-reason" and draft is None:
+        raise InvalidArgumentError("spec-reason needs a draft model (--draft), e.g. --draft ponder-arith-draft")
+    if remote and draft is not None and strategy != "spec-reason":
+        raise InvalidArgumentError("--draft with a remote backend is spec-reason's (local) step writer; speculative "
+                                   "decoding is the server's own business")
     from ponder.backends.local import LocalGenerator
 
-    if strategy == "spec-reason":
-        if draft is None:
-            raise InvalidArgumentError("spec-reason needs a draft model (--draft), e.g. --draft ponder-arith-draft")
-        return LocalGenerator(model, seed=seed, device=device), LocalGenerator(draft, seed=seed + 1, device=device)
-    return LocalGenerator(model, seed=seed, device=device, draft=draft), None
+    if strategy == "spec-reason":  # the target scores the draft's steps: locally, or over HTTP by echo
+        target = _remote(backend, model) if remote else LocalGenerator(model, seed=seed, device=device)
+        return target, LocalGenerator(draft, seed=seed + 1, device=device)
+    return (_remote(backend, model) if remote else LocalGenerator(model, seed=seed, device=device, draft=draft)), None
 
 
 def _remote(url: str, model: str):
@@ -429,13 +431,35 @@ def serve(
             generator.close()
 
 
-BENCHMARKS = ("engine", "server")
+@app.command()
+def export(
+    fmt: str = typer.Argument(..., metavar="FORMAT", help="gguf: llama.cpp's file format."),
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    out: Path = typer.Argument(..., help="The file to write, e.g. ponder-arith.gguf."),
+    outtype: str = typer.Option("f32", help="Weight type: f32 (exactly the model ponder runs), f16 or bf16 (half "
+                                "the size; bf16 keeps the shipped weights bit for bit)."),
+):
+    """Write a model in another engine's format, so it runs there too.
+
+    Example: ponder export gguf ponder-arith ponder-arith.gguf, then
+    python -m llama_cpp.server --model ponder-arith.gguf (llama-cpp-python[server]), and point any OpenAI
+    client, or ponder itself (--backend http://127.0.0.1:8000), at it.
+    """
+    if fmt != "gguf":
+        raise InvalidArgumentError(f"unknown format {fmt!r}; choose from ['gguf']")
+    from ponder.models.gguf import export_gguf
+
+    print(json.dumps(export_gguf(model, out, outtype)))
+
+
+BENCHMARKS = ("engine", "server", "llamacpp")
 
 
 @app.command()
 def bench(
     name: str = typer.Argument(..., help="engine: ponder's engine against transformers' generate; server: a real "
-                               "ponder serve under load from concurrent openai clients."),
+                               "ponder serve under load from concurrent openai clients; llamacpp: llama.cpp's server "
+                               "on the exported GGUF, greedy answers against ponder's and every strategy through it."),
     model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
     draft: str = typer.Option("ponder-arith-draft", help="The draft model of the speculative-decoding case."),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
@@ -446,6 +470,10 @@ def bench(
     clients: int = typer.Option(64, help="server: clients sending them at once."),
     strategy_model: str = typer.Option("vote@4/ponder-arith", "--server-model",
                                        help="server: the model name each request asks for."),
+    limit: int = typer.Option(200, help="llamacpp: arith problems answered greedily by both sides."),
+    install: bool = typer.Option(False, "--install", help="Install a missing peer first, in its own virtual "
+                                 "environment under ~/.cache/ponder/peers (without it, a missing peer skips the "
+                                 "benchmark, saying so)."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON object."),
 ):
     """Measure speed and memory side by side with a peer, in one run; ratios are ponder over the peer.
@@ -453,10 +481,25 @@ def bench(
     Example: ponder bench engine --json
 
     Example: ponder bench server --requests 1000 --clients 64 --json
+
+    Example: ponder bench llamacpp --install --json
     """
     if name not in BENCHMARKS:
         raise InvalidArgumentError(f"unknown benchmark {name!r}; choose from {list(BENCHMARKS)}")
     say = (lambda text: print(f"ponder bench: {text}", file=sys.stderr, flush=True)) if not as_json else None
+    if name == "llamacpp":
+        from ponder.bench import llamacpp
+        from ponder.bench.peers import PeerMissing
+
+        if limit < 1:
+            raise InvalidArgumentError("--limit must be >= 1")
+        try:
+            figures = llamacpp.run(model, problems=limit, install=install, progress=say)
+        except PeerMissing as missing:
+            print(json.dumps({"skipped": str(missing)}) if as_json else f"ponder bench: {missing}")
+            return
+        print(json.dumps(figures) if as_json else json.dumps(figures, indent=2))
+        return
     if name == "server":
         from ponder.bench import server as bench_server
 

@@ -1,6 +1,5 @@
-"""The OpenAI backend over real HTTP: every strategy (but spec-reason, which needs to score) through a Generator that
-talks to a second `ponder serve` on 127.0.0.1, with early aborts, continuations of partial answers and token
-accounting."""
+"""The OpenAI backend over real HTTP: every strategy through a Generator that talks to a second `ponder serve` on
+127.0.0.1, with early aborts, continuations of partial answers, scoring by echo and token accounting."""
 
 import asyncio
 
@@ -26,18 +25,51 @@ def remote():
         yield OpenAIGenerator(f"{url}/v1", "ponder-arith", chat_template="ponder-arith")
 
 
-@pytest.mark.parametrize("strategy", sorted(set(STRATEGIES) - {"reference", "spec-reason"}))
-def test_every_strategy_runs_over_http(remote, strategy):
+@pytest.fixture(scope="module")
+def remote_draft():
+    from ponder.backends.openai import OpenAIGenerator
+
+    for url in serve("--model", "ponder-arith-draft"):
+        yield OpenAIGenerator(f"{url}/v1", "ponder-arith-draft", chat_template="ponder-arith-draft")
+
+
+@pytest.mark.parametrize("strategy", sorted(set(STRATEGIES) - {"reference"}))
+def test_every_strategy_runs_over_http(request, remote, strategy):
     verifier = ArithSteps() if strategy in ("best-of-n", "weighted-vote", "beam", "particle") else None
     config = StrategyConfig(budget=8, sampling=SamplingParams(temperature=0.7, seed=3))
+    if strategy == "spec-reason":  # both models over HTTP: the target scores the draft's steps by echo
+        config = StrategyConfig(budget=1, sampling=SamplingParams(temperature=0, seed=3),
+                                draft=request.getfixturevalue("remote_draft"))
     for problem in PROBLEMS:
         result = asyncio.run(STRATEGIES[strategy](problem, remote, verifier, config))
         if strategy in ("single", "first-finish"):  # one sample's answer (which finishes first is a race)
             assert result.answer is not None and result.answer in [c.answer for c in result.candidates]
         else:
             assert result.answer == problem.answer, (strategy, result.candidates)
-        assert result.tokens["generated"] > 0 and result.tokens["by_model"]["ponder-arith"]["generated"] > 0
         assert all(c.answer == problem.extract(c.text) for c in result.candidates)
+        spent = result.tokens["by_model"]
+        if strategy == "spec-reason":  # the draft writes, the target reads (and writes only the steps it rejects)
+            assert result.details["steps_accepted"] > 0 and spent["ponder-arith-draft"]["generated"] > 0
+            assert spent["ponder-arith"]["prompt"] > 0
+        else:
+            assert result.tokens["generated"] > 0 and spent["ponder-arith"]["generated"] > 0
+
+
+def test_scoring_over_http_equals_scoring_here(remote):
+    from ponder.backends.local import LocalGenerator
+
+    local = LocalGenerator("ponder-arith")
+    prompt, steps = PROBLEMS[0].prompt(), ["7+5=12\n", "12*3=36\n", "Answer: 36"]
+    try:
+        for prefix in ("", "3+4=7\n"):
+            here = asyncio.run(local.score(prompt, steps, prefix))
+            there = asyncio.run(remote.score(prompt, steps, prefix))
+            assert [len(s) for s in there] == [len(s) for s in here] == [len(s) for s in steps]  # one char a token
+            assert sum(there, []) == pytest.approx(sum(here, []), abs=1e-4)
+        assert asyncio.run(remote.score(prompt, "7+5=12")) == pytest.approx(asyncio.run(local.score(prompt, "7+5=12")),
+                                                                             abs=1e-4)
+    finally:
+        local.close()
 
 
 def test_early_stopping_aborts_streams_over_http(remote):
@@ -53,11 +85,20 @@ def test_what_a_remote_server_cannot_do_is_a_clear_error(remote):
     from ponder.backends.base import generate
     from ponder.backends.openai import OpenAIGenerator
 
-    with pytest.raises(InvalidArgumentError, match="cannot score"):
-        asyncio.run(remote.score(PROBLEMS[0].prompt(), "1+1=2"))
-    bare = OpenAIGenerator(remote.base_url, "ponder-arith")
+    bare = OpenAIGenerator(remote.base_url, "ponder-arith")  # no chat template: cannot render a partial answer
     with pytest.raises(InvalidArgumentError, match="chat template"):
         asyncio.run(generate(bare, PROBLEMS[0].prompt(), StrategyConfig().sampling, prefix="5+"))
+    with pytest.raises(InvalidArgumentError, match="chat template"):
+        asyncio.run(bare.score(PROBLEMS[0].prompt(), "1+1=2"))
+
+    async def fork():
+        stream = await remote.submit(PROBLEMS[0].prompt(), SamplingParams(max_tokens=4))
+        try:
+            await stream.fork(0, 2)
+        finally:
+            await stream.abort()
+    with pytest.raises(InvalidArgumentError, match="cannot fork"):
+        asyncio.run(fork())
 
 
 def test_the_command_line_evaluates_and_serves_through_a_remote_server(remote):

@@ -108,7 +108,7 @@ def test_bad_api_key_is_401(server):
     ({"model": "ponder-arith", "extra_body": {"ponder": {"strategy": "vote", "colour": "red"}}}, 422, "colour"),
     ({"model": "vote@2/ponder-arith", "extra_body": {"ponder": {"options": {"m": 3}}}}, 400, "vote has no option 'm'"),
     ({"model": "best-of-n@2/ponder-arith"}, 400, "needs a verifier"),
-    ({"model": "ponder-arith", "logprobs": True}, 400, "logprobs are returned for streamed requests"),
+    ({"model": "vote@2/ponder-arith", "logprobs": True}, 400, "logprobs are returned by a plain model"),
     ({"model": "ponder-arith", "extra_body": {"ponder": {"verifier": "oracle"}}}, 400, "unknown verifier 'oracle'"),
 ])
 def test_errors_are_openai_shaped(client, kwargs, status, needle):
@@ -216,7 +216,7 @@ def test_fuzzing_the_servers_own_openapi_schema_finds_no_5xx(tmp_path):
         assert generated == passed >= 500
 
 
-def test_a_streamed_plain_model_returns_token_logprobs(client):
+def test_a_plain_model_returns_token_logprobs_streamed_or_not(client):
     chunks = list(client.chat.completions.create(model="ponder-arith", messages=QUESTION, stream=True, logprobs=True,
                                                  top_logprobs=2, temperature=0))
     entries = [e for c in chunks if c.choices and c.choices[0].logprobs for e in c.choices[0].logprobs.content]
@@ -224,6 +224,21 @@ def test_a_streamed_plain_model_returns_token_logprobs(client):
     assert "".join(e.token for e in entries) == text + "</s>"  # every token, the end of sequence too
     assert all(e.logprob <= 0 for e in entries)
     assert all(len(e.top_logprobs) == 2 and e.top_logprobs[0].logprob == e.logprob for e in entries)  # greedy
+
+    whole = client.chat.completions.create(model="ponder-arith", messages=QUESTION, logprobs=True, top_logprobs=2,
+                                           temperature=0)
+    assert whole.choices[0].message.content == text
+    assert [e.token for e in whole.choices[0].logprobs.content] == [e.token for e in entries]
+    assert [e.logprob for e in whole.choices[0].logprobs.content] == pytest.approx([e.logprob for e in entries],
+                                                                                    abs=1e-3)
+    assert whole.usage.completion_tokens == len(entries)
+
+    prompt = "<s><|user|>Leo has 7 apples and buys 5 more. How many apples does Leo have now?<|assistant|>"
+    text = client.completions.create(model="ponder-arith", prompt=prompt, n=2, logprobs=0, max_tokens=12, seed=3)
+    for choice in text.choices:  # logprobs=0: the sampled token's logprob alone, in the completions shape
+        assert "".join(choice.logprobs.tokens) == choice.text and len(choice.logprobs.token_logprobs) == 12
+        assert choice.finish_reason == "length" and all(top == {} for top in choice.logprobs.top_logprobs)
+    assert text.usage.completion_tokens == 24
 
 
 def test_a_plain_model_streams_token_by_token(client):
@@ -240,3 +255,23 @@ def test_an_error_after_the_stream_started_arrives_as_an_error_event(client):
     stream = client.chat.completions.create(model="best-of-n@2/ponder-arith", messages=QUESTION, stream=True)
     with pytest.raises(openai.APIError, match="needs a verifier"):
         list(stream)
+
+
+def test_echo_scores_the_prompt(client):
+    prompt = "<s><|user|>Leo has 7 apples and buys 5 more. How many apples does Leo have now?<|assistant|>7+5=12"
+    scored = client.completions.create(model="ponder-arith", prompt=prompt, echo=True, logprobs=0, max_tokens=0)
+    choice = scored.choices[0]
+    assert choice.text == prompt and scored.usage.completion_tokens == 0
+    assert choice.logprobs.token_logprobs[0] is None and all(lp <= 0 for lp in choice.logprobs.token_logprobs[1:])
+    assert "".join(choice.logprobs.tokens) == prompt
+    assert [prompt[o:o + len(t)] for o, t in zip(choice.logprobs.text_offset, choice.logprobs.tokens)] == \
+        choice.logprobs.tokens
+    more = client.completions.create(model="ponder-arith", prompt=prompt, echo=True, logprobs=0, max_tokens=4,
+                                     temperature=0)  # the prompt, then what was generated after it
+    assert more.choices[0].text.startswith(prompt) and len(more.choices[0].text) > len(prompt)
+    assert more.choices[0].logprobs.token_logprobs[:len(choice.logprobs.tokens)] == pytest.approx(
+        choice.logprobs.token_logprobs, abs=1e-4)
+    for bad, needle in (({"max_tokens": 0}, "max_tokens=0 asks for nothing"),
+                        ({"echo": True, "stream": True}, "echo is answered by a plain model")):
+        with pytest.raises(openai.BadRequestError, match=needle):
+            client.completions.create(model="ponder-arith", prompt=prompt, **bad)

@@ -9,18 +9,21 @@ can be aborted by closing its stream, and servers that ignore `n` (llama.cpp) wo
 prefix cache, where it has one, computes the shared prompt once. Retries with backoff on 429 and 5xx are the
 openai client's (`max_retries`). Tokens are counted from the per-token logprobs the stream carries.
 
-What a remote server cannot do: `fork` a running sample, and `score` a given continuation (so `spec-reason`
-needs a local target). A partial answer (`prefix`, for step-wise strategies) is continued through the text
-completions API, with the prompt rendered by the model's chat template: give `chat_template` (a shipped model
-or a Hugging Face folder with the same tokenizer) for that.
+What a remote server cannot do: `fork` a running sample. A partial answer (`prefix`, for step-wise strategies) is
+continued, and a given continuation scored (`score`, for spec-reason's target), through the text completions API,
+with the prompt rendered by the model's chat template: give `chat_template` (a shipped model or a Hugging Face
+folder with the same tokenizer) for that. Scoring reads the prompt's logprobs from `echo`, which vLLM, llama.cpp
+and ponder serve return; hosted APIs mostly do not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import importlib.util
 import itertools
 import weakref
+from dataclasses import replace
 
 from ponder.backends.base import Prompt, SampleEvent, SamplingParams, Stream, TokenUsage, prompt_text
 from ponder.errors import InvalidArgumentError
@@ -34,10 +37,14 @@ class OpenAIGenerator:
         concurrency: the most samples streaming at once.
         max_retries: retries of a request refused with 429 or 5xx (exponential backoff, the client's).
         chat_template: a model (shipped name or folder) whose chat template renders prompts for continuations.
+        extra_body: fields added to every sampling request, beyond OpenAI's own: e.g. llama.cpp's
+            {"repeat_penalty": 1.0, "top_k": 0, "min_p": 0.0}, since its server's defaults (1.1, 40, 0.05) change
+            the model's distribution, greedy answers included.
     """
 
     def __init__(self, base_url: str, model: str, *, api_key: str = "-", concurrency: int = 16,
-                 max_retries: int = 3, chat_template: str | None = None, timeout: float = 600.0):
+                 max_retries: int = 3, chat_template: str | None = None, timeout: float = 600.0,
+                 extra_body: dict | None = None):
         if importlib.util.find_spec("openai") is None:  # checked here, so it is a clear error at once
             raise InvalidArgumentError("the openai backend needs the openai client: pip install 'ponder[openai]'")
         self.base_url = base_url
@@ -45,6 +52,7 @@ class OpenAIGenerator:
         self._concurrency = concurrency
         self._per_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.name = model
+        self.extra_body = extra_body or None
         self.usage = TokenUsage()
         self.tokenizer = None
         if chat_template is not None:
@@ -100,18 +108,49 @@ class OpenAIGenerator:
             tasks[-1].add_done_callback(lambda task, i=i: end(i, task))
         return stream
 
-    async def score(self, prompt: Prompt, continuation, prefix: str = ""):
-        raise InvalidArgumentError(f"the server behind {self.name!r} cannot score a given continuation over the "
-                                   "OpenAI API (spec-reason needs a local target)")
+    async def score(self, prompt: Prompt, continuation: str | list[str], prefix: str = ""
+                    ) -> list[float] | list[list[float]]:
+        """Through the completions API's echo (vLLM, llama.cpp and ponder serve have it): the whole text sent
+        with `echo=true, logprobs=0`, and the continuation's tokens picked out by their `text_offset`, counted
+        back from the prompt's end (servers differ in how they count special tokens before it)."""
+        if self.tokenizer is None:
+            raise InvalidArgumentError("scoring over HTTP renders the prompt with the model's chat template: "
+                                       "OpenAIGenerator(..., chat_template=MODEL)")
+        segments = [continuation] if isinstance(continuation, str) else list(continuation)
+        client, gate = self._connection()
+        async with gate:
+            # one generated token, not 0: llama.cpp reads max_tokens=0 as "until the context is full"
+            response = await client.completions.create(
+                model=self.name, prompt=prompt_text(self.tokenizer, prompt, prefix) + "".join(segments), echo=True,
+                logprobs=0, max_tokens=1, temperature=0, extra_body=self.extra_body)
+        logprobs = response.choices[0].logprobs
+        if logprobs is None or not logprobs.text_offset:
+            raise InvalidArgumentError(f"the server behind {self.name!r} does not return the prompt's logprobs "
+                                       "(echo with logprobs), so it cannot score a given continuation")
+        generated = response.usage.completion_tokens if response.usage else 1
+        self.usage.add(prompt=len(logprobs.tokens) - generated)
+        last = len(logprobs.tokens) - generated - 1  # the prompt's last token
+        end = logprobs.text_offset[last] + len(logprobs.tokens[last])
+        starts = list(itertools.accumulate((len(s) for s in reversed(segments)), lambda a, b: a - b, initial=end))
+        starts = starts[::-1]  # where each segment starts, then the end
+        scored: list[list[float]] = [[] for _ in segments]
+        for offset, token, logprob in zip(logprobs.text_offset[:last + 1], logprobs.tokens, logprobs.token_logprobs):
+            segment = bisect.bisect_right(starts, offset) - 1
+            if 0 <= segment < len(segments) and token:  # an empty token: a special one of the prompt's end
+                scored[segment].append(logprob)
+        return scored[0] if isinstance(continuation, str) else scored
 
     async def _sample(self, request_id: int, index: int, prompt: Prompt, params: SamplingParams, prefix: str,
                       queue: asyncio.Queue, stream: Stream, ended: set[int]) -> None:
         """Stream one sample, putting its events on `queue`; always ends with a finished event (or an error).
         The prompt tokens the server reports in its usage are added to `stream`'s account (and the generator's)."""
+        # stop strings are matched here, not sent: servers do not all say which one ended a sample (llama.cpp
+        # says only "stop"), and step-wise strategies must know a step's end from the answer's
         common = dict(model=self.name, n=1, temperature=params.temperature, top_p=params.top_p,
-                      max_tokens=params.max_tokens, stop=list(params.stop) or None, stream=True,
+                      max_tokens=params.max_tokens, stream=True, extra_body=self.extra_body,
                       seed=None if params.seed is None else params.seed + index)
         generated, finish, stop_string = 0, "abort", None
+        stops = _StopStrings(params.stop)
         client, gate = self._connection()
         try:
             async with gate:
@@ -130,10 +169,18 @@ class OpenAIGenerator:
                             event = _event(request_id, index, choice, params.logprobs)
                             if event is not None:
                                 generated += len(event.token_ids)
-                                queue.put_nowait(event)
+                                ready, stop_string = stops.feed(event)
+                                for piece in ready:
+                                    queue.put_nowait(piece)
+                                if stop_string is not None:
+                                    finish = "stop"
+                                    break  # leaving the stream closes it: the server stops at once
                             if choice.finish_reason:
                                 finish = "length" if choice.finish_reason == "length" else "stop"
-                                stop_string = (choice.model_extra or {}).get("stop_reason")
+                        if stop_string is not None:
+                            break
+                    for piece in stops.flush():
+                        queue.put_nowait(piece)
         except asyncio.CancelledError:
             finish = "abort"
         except Exception as error:  # the server failed this sample after its retries: the strategy learns it
@@ -144,6 +191,35 @@ class OpenAIGenerator:
         queue.put_nowait(SampleEvent(request_id, index, [], "", [], finish_reason=finish,
                                      generated_tokens=generated,
                                      stop_string=stop_string if isinstance(stop_string, str) else None))
+
+
+class _StopStrings:
+    """Stop strings found in a sample's streamed text: events whose text may begin one are held back until it is
+    clear, and the text is cut before the first one found (it is not part of the sample, as OpenAI has it)."""
+
+    def __init__(self, stops: tuple[str, ...]):
+        self.stops = [s for s in stops if s]
+        self.held: list[SampleEvent] = []
+
+    def feed(self, event: SampleEvent) -> tuple[list[SampleEvent], str | None]:
+        """The events that can go out now, and the stop string found (None: none yet)."""
+        if not self.stops:
+            return [event], None
+        self.held.append(event)
+        text = "".join(e.text for e in self.held)
+        found = min(((text.find(s), s) for s in self.stops if s in text), default=None)
+        if found is not None:
+            held, self.held = self.held, []
+            tops = [t for e in held for t in e.top_logprobs] if all(e.top_logprobs for e in held) else None
+            return [replace(held[0], token_ids=[t for e in held for t in e.token_ids], text=text[:found[0]],
+                            logprobs=[x for e in held for x in e.logprobs], top_logprobs=tops)], found[1]
+        if any(text.endswith(s[:k]) for s in self.stops for k in range(1, len(s))):
+            return [], None  # might be the start of a stop string
+        return self.flush(), None
+
+    def flush(self) -> list[SampleEvent]:
+        held, self.held = self.held, []
+        return held
 
 
 def _event(request_id: int, index: int, choice, top: int) -> SampleEvent | None:

@@ -10,13 +10,13 @@ already holds the prompts the run will send: memory that grows after it is not t
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import numpy as np
+
+from ponder.bench import peers
 
 
 def run(requests: int = 1000, clients: int = 64, model: str = "vote@4/ponder-arith", progress=None) -> dict:
@@ -25,14 +25,13 @@ def run(requests: int = 1000, clients: int = 64, model: str = "vote@4/ponder-ari
     from ponder.tasks import arith
 
     questions = [p.question for p in arith.problems(3, 200)]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = peers.free_port()
     server = subprocess.Popen([sys.executable, "-m", "ponder.cli", "serve", "--port", str(port),
-                               "--max-queue", str(requests)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               "--max-queue", str(requests)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait(url, server)
+        peers.wait(f"{url}/health", server)
         client = AsyncOpenAI(base_url=f"{url}/v1", api_key="-", max_retries=0, timeout=600)
 
         async def one(i: int) -> tuple[int, float, int]:
@@ -85,19 +84,6 @@ def run(requests: int = 1000, clients: int = 64, model: str = "vote@4/ponder-ari
         "server_memory_mb_before": memory_before, "server_memory_mb_after": memory_after,
         "memory_change": round(memory_after / memory_before - 1, 4),
     }
-
-
-def _wait(url: str, server: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=1)
-            return
-        except OSError:
-            if server.poll() is not None:
-                raise RuntimeError(f"ponder serve exited: {server.stderr.read().decode()[-2000:]}")
-            time.sleep(0.2)
-    raise RuntimeError("ponder serve did not start in time")
 
 
 def _rss_mb(pid: int) -> float:

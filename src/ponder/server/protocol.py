@@ -55,7 +55,8 @@ class ChatCompletionRequest(SamplingRequest):
 class CompletionRequest(SamplingRequest):
     prompt: str
     logprobs: int | None = Field(None, ge=0, le=20)
-    max_tokens: int | None = Field(16, ge=1)  # the completions API's own default
+    max_tokens: int | None = Field(16, ge=0)  # the completions API's own default; 0 with echo: score the prompt
+    echo: bool = False  # the prompt goes before the text (with logprobs: its tokens' logprobs too)
 
 
 def completion_id(kind: str) -> str:

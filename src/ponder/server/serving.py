@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -78,19 +79,67 @@ class Serving:
         chat = isinstance(request, ChatCompletionRequest)
         route, config, verifier = self._plan(request)
         self._check_queue()
+        body = {"id": completion_id("chatcmpl" if chat else "cmpl"),
+                "object": "chat.completion" if chat else "text_completion", "created": now(), "model": request.model}
+        echo = await self._echo(request) if not chat and request.echo else None
+        if echo is not None and request.max_tokens == 0:  # the prompt scored, nothing generated
+            return body | {"choices": [_echoed(echo, {"index": i, "text": "", "finish_reason": "length",
+                                                      "logprobs": _no_logprobs(request)}) for i in range(request.n)],
+                           "usage": _usage(echo["prompt_tokens"], 0), "ponder": {"strategy": "single", "budget": 1,
+                                                                                "samples": 0}}
+        if _wants_logprobs(request):  # a plain model (_plan saw to it): its samples as they are, with logprobs
+            body |= await self._complete_samples(request, config, chat)
+        else:
+            async with self._slot():
+                started = time.perf_counter()
+                results = await self._run(request, route, config, verifier)
+            self.metrics.done(*_spent(results), time.perf_counter() - started)
+            body |= {"choices": [_choice(i, result, chat) for i, result in enumerate(results)],
+                     "usage": _usage(*_spent(results)), "ponder": _report(route, config, results)}
+        if echo is not None:
+            body["choices"] = [_echoed(echo, choice) for choice in body["choices"]]
+            body["usage"] = _usage(body["usage"]["prompt_tokens"] + echo["prompt_tokens"],
+                                   body["usage"]["completion_tokens"])
+        return body
+
+    async def _echo(self, request: CompletionRequest) -> dict:
+        """The prompt as `echo` returns it: its text, and its tokens' logprobs (the first has none: nothing comes
+        before it), read in one scoring pass."""
+        tokenizer = self.generator.tokenizer
+        if tokenizer is None:
+            raise InvalidArgumentError("echo needs the served model's tokenizer; this backend has none")
+        ids = tokenizer.encode(request.prompt, add_special_tokens=False)
         async with self._slot():
-            started = time.perf_counter()
-            results = await self._run(request, route, config, verifier)
-        self.metrics.done(*_spent(results), time.perf_counter() - started)
-        return {
-            "id": completion_id("chatcmpl" if chat else "cmpl"),
-            "object": "chat.completion" if chat else "text_completion",
-            "created": now(),
-            "model": request.model,
-            "choices": [_choice(i, result, chat) for i, result in enumerate(results)],
-            "usage": _usage(*_spent(results)),
-            "ponder": _report(route, config, results),
-        }
+            scored = await self.generator.score(tokenizer.decode(ids[:1]), tokenizer.decode(ids[1:])) \
+                if ids[1:] else []
+        if len(scored) != len(ids) - 1:
+            raise InvalidArgumentError("echo: the prompt does not split into the same tokens when scored")
+        self.metrics.tokens.labels("prompt").inc(len(ids))
+        return {"text": request.prompt, "prompt_tokens": len(ids),
+                "logprobs": {"tokens": [self._token(t) for t in ids], "token_logprobs": [None, *scored],
+                             "top_logprobs": [None] * len(ids)}}
+
+    async def _complete_samples(self, request, config: StrategyConfig, chat: bool) -> dict:
+        """`single` with logprobs, unstreamed: the request's n samples, each with its tokens' logprobs."""
+        texts: dict[int, list[str]] = {i: [] for i in range(request.n)}
+        logprobs: dict[int, list[dict]] = {i: [] for i in range(request.n)}
+        async with self._sampling(request, config) as stream:
+            async for event in stream:
+                texts[event.index].append(event.text)
+                if event.token_ids:
+                    logprobs[event.index].append(_logprobs(event, chat, self._token))
+        choices = []
+        for i in range(request.n):
+            text = "".join(texts[i])
+            body = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
+            merged = {key: [x for piece in logprobs[i] for x in piece[key]] for key in
+                      (("content",) if chat else ("tokens", "token_logprobs", "top_logprobs"))}
+            if not chat:
+                merged["text_offset"] = _offsets(merged["tokens"])
+            choices.append({"index": i, **body, "finish_reason": _finish(stream.finish_reasons[i]),
+                            "stop_reason": stream.stop_strings[i], "logprobs": merged})
+        return {"choices": choices, "usage": _usage(stream.usage.prompt, stream.usage.generated),
+                "ponder": {"strategy": "single", "budget": 1, "samples": request.n}}
 
     async def stream(self, request: ChatCompletionRequest | CompletionRequest) -> AsyncIterator[str]:
         """Server-sent events in OpenAI's chunk format: the role at once; while the strategies run, progress chunks
@@ -157,33 +206,35 @@ class Serving:
 
     async def _stream_samples(self, request, config: StrategyConfig, base: dict, chat: bool) -> AsyncIterator[str]:
         """`single`, streamed: the request's n samples straight from the engine, token by token."""
-        async with self._slot():
-            started = time.perf_counter()
-            logprobs = bool(request.logprobs) or request.logprobs == 0 and not chat
-            top = (getattr(request, "top_logprobs", None) if chat else request.logprobs) or 0
-            stream = await self.generator.submit(_messages(request), replace(config.sampling, n=request.n,
-                                                                             logprobs=top))
-            finish: dict[int, str] = {}
-            stop_reasons: dict[int, str | None] = {}
-            try:
-                async for event in stream:
-                    if event.token_ids:
-                        piece = {"delta": {"content": event.text}} if chat else {"text": event.text}
-                        extra = {"logprobs": _logprobs(event, chat, self._token)} if logprobs else {}
-                        yield _sse(base | {"choices": [{"index": event.index, **piece, "finish_reason": None,
-                                                        **extra}]})
-                    if event.finished:
-                        finish[event.index] = "length" if event.finish_reason == "length" else "stop"
-                        stop_reasons[event.index] = event.stop_string
-            finally:  # a client that went away: its samples are aborted at once
-                await asyncio.shield(stream.abort())
-        self.metrics.done(stream.usage.prompt, stream.usage.generated, time.perf_counter() - started)
+        logprobs = _wants_logprobs(request)
+        async with self._sampling(request, config) as stream:
+            async for event in stream:
+                if event.token_ids:
+                    piece = {"delta": {"content": event.text}} if chat else {"text": event.text}
+                    extra = {"logprobs": _logprobs(event, chat, self._token)} if logprobs else {}
+                    yield _sse(base | {"choices": [{"index": event.index, **piece, "finish_reason": None, **extra}]})
         yield _sse(base | {"choices": [{"index": i, **({"delta": {}} if chat else {"text": ""}),
-                                        "finish_reason": finish.get(i, "stop"), "stop_reason": stop_reasons.get(i)}
-                                       for i in range(request.n)],
+                                        "finish_reason": _finish(stream.finish_reasons.get(i, "stop")),
+                                        "stop_reason": stream.stop_strings.get(i)} for i in range(request.n)],
                            "usage": _usage(stream.usage.prompt, stream.usage.generated),
                            "ponder": {"strategy": "single", "budget": 1, "samples": request.n}})
         yield "data: [DONE]\n\n"
+
+    @contextlib.asynccontextmanager
+    async def _sampling(self, request, config: StrategyConfig):
+        """A slot and the request's n samples of a plain model (with the logprobs it asked for); leaving early
+        (a client that went away) aborts the samples still running."""
+        chat = isinstance(request, ChatCompletionRequest)
+        top = (getattr(request, "top_logprobs", None) if chat else request.logprobs) or 0
+        async with self._slot():
+            started = time.perf_counter()
+            stream = await self.generator.submit(_messages(request), replace(config.sampling, n=request.n,
+                                                                             logprobs=top))
+            try:
+                yield stream
+            finally:
+                await asyncio.shield(stream.abort())
+        self.metrics.done(stream.usage.prompt, stream.usage.generated, time.perf_counter() - started)
 
     def _token(self, token_id: int) -> str:
         return self.generator.tokenizer.decode([token_id])
@@ -217,11 +268,13 @@ class Serving:
                                       f"{self.model!r} (as [STRATEGY[@BUDGET]/]{self.model})")
         if route.strategy not in STRATEGIES or route.strategy == "reference":
             raise InvalidArgumentError(f"unknown strategy {route.strategy!r}")
-        chat = isinstance(request, ChatCompletionRequest)
-        wants_logprobs = request.logprobs if chat else request.logprobs is not None
-        if wants_logprobs and not (request.stream and route.strategy == "single"):
-            raise InvalidArgumentError("logprobs are returned for streamed requests to a plain model (stream=true, "
-                                       "no strategy); a strategy's answer is a choice among samples")
+        if _wants_logprobs(request) and route.strategy != "single":
+            raise InvalidArgumentError("logprobs are returned by a plain model (no strategy); a strategy's answer "
+                                       "is a choice among samples")
+        if getattr(request, "echo", False) and (request.stream or route.strategy != "single"):
+            raise InvalidArgumentError("echo is answered by a plain model (no strategy), unstreamed")
+        if request.max_tokens == 0 and not getattr(request, "echo", False):
+            raise InvalidArgumentError("max_tokens=0 asks for nothing; with echo=true it scores the prompt")
         max_tokens = getattr(request, "max_completion_tokens", None) or request.max_tokens or 256
         limits = self.limits
         for name, value, limit in (("n", request.n, limits.max_n), ("budget", route.budget, limits.max_budget),
@@ -257,6 +310,36 @@ class Serving:
         return i, await STRATEGIES[route.strategy](problem, generator or self.generator, verifier, config)
 
 
+def _wants_logprobs(request) -> bool:
+    """Chat asks with logprobs=true; a text completion with logprobs=N (0 too: the sampled token's alone)."""
+    return bool(request.logprobs) if isinstance(request, ChatCompletionRequest) else request.logprobs is not None
+
+
+def _finish(reason: str) -> str:
+    """OpenAI's finish reasons: an aborted or stopped sample "stop", one cut at max_tokens "length"."""
+    return "length" if reason == "length" else "stop"
+
+
+def _no_logprobs(request) -> dict | None:
+    """The logprobs of a choice that generated nothing: empty where they were asked for."""
+    return {"tokens": [], "token_logprobs": [], "top_logprobs": []} if _wants_logprobs(request) else None
+
+
+def _echoed(echo: dict, choice: dict) -> dict:
+    """A text completion's choice with the prompt before it (and its logprobs before the choice's, with each
+    token's text_offset), as `echo=true` asks."""
+    choice = {**choice, "text": echo["text"] + choice["text"]}
+    if choice.get("logprobs") is not None:
+        merged = {key: echo["logprobs"][key] + choice["logprobs"][key] for key in echo["logprobs"]}
+        choice["logprobs"] = merged | {"text_offset": _offsets(merged["tokens"])}
+    return choice
+
+
+def _offsets(tokens: list[str]) -> list[int]:
+    """Where each token starts in the text (the completions API's text_offset)."""
+    return list(itertools.accumulate((len(t) for t in tokens), initial=0))[:-1]
+
+
 def _logprobs(event, chat: bool, token) -> dict:
     """A chunk's logprobs in OpenAI's shape: chat {"content": [{token, logprob, bytes, top_logprobs}]};
     completions {"tokens", "token_logprobs", "top_logprobs"}."""
@@ -282,7 +365,7 @@ def _text(result: Result) -> tuple[str, str]:
     highest logprob (or its best, where nothing was answered)."""
     agreeing = [c for c in result.candidates if result.answer is not None and c.answer == result.answer]
     best = max(agreeing or result.candidates, key=lambda c: c.logprob)
-    return best.text, "length" if best.finish_reason == "length" else "stop"
+    return best.text, _finish(best.finish_reason)
 
 
 def _choice(index: int, result: Result, chat: bool) -> dict:

@@ -1,0 +1,100 @@
+"""`ponder bench llamacpp`: ponder's OpenAI backend against llama.cpp's server (llama-cpp-python) on the model
+exported with `ponder export gguf`.
+
+Two parts, one run:
+- greedy: every problem answered greedily by ponder's local engine and, over HTTP, by llama.cpp; the answers (and
+  the texts) must be the same, since it is the same model. The wall time of each side is reported, for scale
+  only (llama.cpp's server answers one request at a time; `ponder bench engine --peer llamacpp` is the
+  throughput comparison).
+- strategies: every strategy through the OpenAI backend on llama.cpp (spec-reason: the local draft writes,
+  llama.cpp scores its steps by echo), with its accuracy and tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from ponder.bench import peers
+
+GREEDY_TOKENS = 256
+
+
+def run(model: str = "ponder-arith", problems: int = 200, strategy_problems: int = 10, budget: int = 4,
+        seed: int = 0, install: bool = False, progress=None) -> dict:
+    from ponder.backends.base import SamplingParams
+    from ponder.backends.local import LocalGenerator
+    from ponder.backends.openai import OpenAIGenerator
+    from ponder.models.gguf import export_gguf
+    from ponder.strategies import STRATEGIES, StrategyConfig
+    from ponder.tasks import arith
+
+    python = peers.find("llamacpp", install=install, progress=progress)
+    say = progress or (lambda text: None)
+    local = LocalGenerator(model, seed=seed)
+    draft = LocalGenerator("ponder-arith-draft", seed=seed + 1)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            gguf = Path(folder) / f"{Path(model).name}.gguf"
+            export_gguf(model, gguf, "f32")
+            with peers.serve("llamacpp", python, gguf, context=local.context) as url:
+                remote = OpenAIGenerator(f"{url}/v1", model, chat_template=model,
+                                         extra_body=peers.PEERS["llamacpp"].neutral)
+                greedy_config = StrategyConfig(budget=1, sampling=SamplingParams(temperature=0,
+                                                                                 max_tokens=GREEDY_TOKENS))
+                tasks = arith.problems(seed, problems)
+                say(f"greedy: {problems} problems on ponder's engine, then on llama.cpp")
+                ours, ours_s = _timed(_all(STRATEGIES["single"], tasks, local, greedy_config))
+                theirs, theirs_s = _timed(_all(STRATEGIES["single"], tasks, remote, greedy_config))
+                texts = [(a.candidates[0].text, b.candidates[0].text) for a, b in zip(ours, theirs)]
+                differ = [p.id for p, a, b in zip(tasks, ours, theirs) if a.answer != b.answer]
+                greedy = {
+                    "problems": problems,
+                    "answers_equal": problems - len(differ),
+                    "texts_equal": sum(a == b for a, b in texts),
+                    "answers_differ": differ[:20],
+                    "accuracy": {"ponder": _accuracy(tasks, ours), "llamacpp": _accuracy(tasks, theirs)},
+                    "generated_tokens": {"ponder": sum(r.tokens["generated"] for r in ours),
+                                         "llamacpp": sum(r.tokens["generated"] for r in theirs)},
+                    "wall_s": {"ponder": round(ours_s, 2), "llamacpp": round(theirs_s, 2)},
+                }
+                strategies = {}
+                for name in sorted(set(STRATEGIES) - {"reference"}):
+                    say(f"strategies: {name}@{budget} on {strategy_problems} problems through llama.cpp")
+                    strategies[name] = _strategy(name, arith.problems(seed + 1, strategy_problems), remote, draft,
+                                                 budget)
+        return {"peer": f"llama-cpp-python {peers.version(python, 'llama_cpp')}", "model": model,
+                "gguf": "f32", "greedy": greedy, "strategies": strategies}
+    finally:
+        local.close()
+        draft.close()
+
+
+def _strategy(name: str, tasks, remote, draft, budget: int) -> dict:
+    from ponder.backends.base import SamplingParams
+    from ponder.strategies import STRATEGIES, StrategyConfig
+    from ponder.verifiers import ArithSteps
+
+    verifier = ArithSteps() if name in ("best-of-n", "weighted-vote", "beam", "particle") else None
+    config = StrategyConfig(budget=budget, sampling=SamplingParams(temperature=0.7, seed=1),
+                            draft=draft if name == "spec-reason" else None)
+    results, wall = _timed(_all(STRATEGIES[name], tasks, remote, config, verifier))
+    return {"accuracy": _accuracy(tasks, results), "samples_per_problem": sum(r.samples for r in results) / len(tasks),
+            "generated_tokens_per_problem": round(sum(r.tokens["generated"] for r in results) / len(tasks), 1),
+            "wall_s": round(wall, 2)}
+
+
+async def _all(strategy, tasks, generator, config, verifier=None):
+    return await asyncio.gather(*(strategy(p, generator, verifier, config) for p in tasks))
+
+
+def _timed(coroutine):
+    started = time.perf_counter()
+    result = asyncio.run(coroutine)
+    return result, time.perf_counter() - started
+
+
+def _accuracy(tasks, results) -> float:
+    return round(sum(r.answer == p.answer for p, r in zip(tasks, results)) / len(tasks), 4)

@@ -1,0 +1,38 @@
+"""`ponder bench llamacpp`: llama.cpp's server on the exported GGUF answers greedily exactly as ponder's engine does,
+and every strategy runs through it over HTTP. Skipped, saying so, where the peer is not installed (it installs
+with `ponder bench llamacpp --install`, a 20-minute source build)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ponder.bench import peers
+
+
+def test_a_missing_peer_skips_the_benchmark_saying_so(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "ponder.cli", "bench", "llamacpp", "--json"], capture_output=True,
+                          text=True, timeout=60, env={**__import__("os").environ, "PONDER_PEERS_DIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    skipped = json.loads(proc.stdout)["skipped"]
+    assert "llama-cpp-python[server]" in skipped and "--install" in skipped and str(tmp_path) in skipped
+
+
+def test_llamacpp_answers_as_ponder_does():
+    try:
+        peers.find("llamacpp")
+    except peers.PeerMissing as missing:
+        pytest.skip(str(missing))
+    proc = subprocess.run([sys.executable, "-m", "ponder.cli", "bench", "llamacpp", "--limit", "40", "--json"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout)
+    greedy = figures["greedy"]
+    assert greedy["answers_equal"] == greedy["texts_equal"] == 40, greedy["answers_differ"]
+    assert greedy["accuracy"]["ponder"] == greedy["accuracy"]["llamacpp"] > 0.5
+    assert set(figures["strategies"]) == {"adaptive-vote", "beam", "best-of-n", "deepconf", "first-finish",
+                                          "particle", "short-vote", "single", "spec-reason", "vote", "weighted-vote"}
+    for name, result in figures["strategies"].items():
+        assert result["generated_tokens_per_problem"] > 0, name
+    assert figures["strategies"]["vote"]["accuracy"] >= 0.5  # the samples are the model's, not noise
