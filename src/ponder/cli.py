@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Optional
 
 import typer
 
+from ponder.backends import load_generators
 from ponder.errors import InvalidArgumentError, PonderError
 from ponder.models import DEFAULT_MODEL
 
@@ -41,41 +41,6 @@ DRAFT_HELP = ("A smaller model with the same tokenizer: the step writer of spec-
               "speculative decoding inside the engine (the same output distribution, faster).")
 OPTION_HELP = ("A strategy option, KEY=VALUE (repeatable), e.g. --option confidence=0.99 for adaptive-vote; "
                "STRATEGY.KEY=VALUE sets it for that strategy only (in a grid).")
-
-
-def _generators(backend: str, model: str, seed: int, device: str, draft: str | None, strategy: str):
-    """The model's generator, and the draft's for spec-reason (any other strategy runs the draft inside the
-    engine, as speculative decoding)."""
-    remote = backend.startswith(("http://", "https://"))
-    if not remote and backend != "local":
-        raise InvalidArgumentError(f"unknown backend {backend!r}; give local or a server's URL (http://...)")
-    if strategy == "spec-reason" and draft is None:
-        raise InvalidArgumentError("spec-reason needs a draft model (--draft), e.g. --draft ponder-arith-draft")
-    if remote and draft is not None and strategy != "spec-reason":
-        raise InvalidArgumentError("--draft with a remote backend is spec-reason's (local) step writer; speculative "
-                                   "decoding is the server's own business")
-    from ponder.backends.local import LocalGenerator
-
-    if strategy == "spec-reason":  # the target scores the draft's steps: locally, or over HTTP by echo
-        target = _remote(backend, model) if remote else LocalGenerator(model, seed=seed, device=device)
-        return target, LocalGenerator(draft, seed=seed + 1, device=device)
-    return (_remote(backend, model) if remote else LocalGenerator(model, seed=seed, device=device, draft=draft)), None
-
-
-def _remote(url: str, model: str):
-    """A Generator over the OpenAI-compatible server at `url`, asked for `model`; a model ponder can load here
-    (shipped, or a folder) also lends its chat template, so step-wise strategies can continue partial answers."""
-    from ponder.backends.openai import OpenAIGenerator
-    from ponder.models import resolve
-
-    try:
-        resolve(model)
-        template = model
-    except PonderError:
-        template = None
-    base = url.rstrip("/")
-    return OpenAIGenerator(base if base.endswith("/v1") else f"{base}/v1", model,
-                           api_key=os.environ.get("PONDER_BACKEND_API_KEY", "-"), chat_template=template)
 
 
 def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int, options: list[str] | None = None,
@@ -138,7 +103,7 @@ def solve(
     config = _strategy_config(strategy, budget, temperature, max_tokens, option, verifier)
     if not question.strip():
         raise InvalidArgumentError("the question is empty")
-    generator, drafter = _generators(backend, model, seed, device, draft, strategy)
+    generator, drafter = load_generators(backend, model, seed, device, draft, strategy)
     checker = _verifier(verifier, device, generator)
     config = replace(config, draft=drafter)
     problem = arith.Problem(id="question", question=question, solution="", answer=None, level=0)
@@ -218,7 +183,7 @@ def evaluate(
                                            verifier) for name, b in grid}
     problems = tasks.load(task, seed, limit, data, style)
     needs_model = pool is not None or any(name != "reference" for name in strategies)
-    generator, drafter = (_generators(backend, model, seed, device, draft, "spec-reason" if "spec-reason" in
+    generator, drafter = (load_generators(backend, model, seed, device, draft, "spec-reason" if "spec-reason" in
                                       strategies else strategies[0] if strategies else "vote")
                           if needs_model else (None, None))
     checker = _verifier(verifier, device, generator)
@@ -421,7 +386,7 @@ def serve(
     from ponder.server.serving import Limits, Serving
 
     generator = LocalGenerator(model, seed=seed, device=device) if backend == "local" else \
-        _generators(backend, model, seed, device, None, "single")[0]
+        load_generators(backend, model, seed, device, None, "single")[0]
     try:
         limits = Limits(max_n, max_budget, max_tokens, max_running, max_queue)
         app = create_app(Serving(generator, model, limits), api_key)
@@ -547,7 +512,7 @@ def demo(
     from ponder.eval.runner import evaluate as run_eval
 
     problems = tasks.load("arith", seed, limit)
-    generator, _ = _generators("local", model, seed, "cpu", None, "vote")
+    generator, _ = load_generators("local", model, seed, "cpu", None, "vote")
     summaries = [
         run_eval("arith", problems, strategy, generator, _strategy_config(strategy, b, 0.7, 256), model=model)
         for strategy, b in (("single", 1), ("vote", budget))
