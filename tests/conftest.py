@@ -47,6 +47,8 @@ def serve(*args):
             if process.poll() is not None:
                 raise RuntimeError(process.stderr.read())
             time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        yield url
+    finally:  # a failed test too (a generator's loop left by an exception is closed here)
+        process.terminate()
+        process.wait(timeout=30)

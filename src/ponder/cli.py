@@ -7,6 +7,7 @@ Bad arguments and bad input exit 2 with one line on stderr and no traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import sys
@@ -39,8 +40,23 @@ VERIFIER_HELP = ("For the strategies that use one: best-of-n and weighted-vote (
                  "another), judge (the model grades the candidates).")
 DRAFT_HELP = ("A smaller model with the same tokenizer: the step writer of spec-reason; with any other strategy, "
               "speculative decoding inside the engine (the same output distribution, faster).")
+REPLICAS_HELP = ("Run on this many replicas of the model, Ray actors (pip install 'ponder[ray]'), each with an "
+                 "equal share of the cluster's CPUs.")
+RAY_ADDRESS_HELP = ("The Ray cluster for --replicas: local (default: start one on this machine), auto (the running "
+                    "one), or ray://HOST:PORT.")
 OPTION_HELP = ("A strategy option, KEY=VALUE (repeatable), e.g. --option confidence=0.99 for adaptive-vote; "
                "STRATEGY.KEY=VALUE sets it for that strategy only (in a grid).")
+
+
+def _replica_pool(replicas: int | None, address: str | None, **spec):
+    """A pool of `replicas` generator replicas on Ray (None without --replicas)."""
+    if replicas is None:
+        if address is not None:
+            raise InvalidArgumentError("--ray-address needs --replicas")
+        return None
+    from ponder.distributed.pool import ReplicaPool, ReplicaSpec
+
+    return ReplicaPool(replicas, ReplicaSpec(**spec), address)
 
 
 def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int, options: list[str] | None = None,
@@ -157,6 +173,9 @@ def evaluate(
                                               "throughput; 1 measures each problem's latency alone)."),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     backend: str = typer.Option("local", help=BACKEND_HELP),
+    replicas: Optional[int] = typer.Option(None, help=REPLICAS_HELP + " Problems are shared out over them; a "
+                                           "replica that dies has its problems run again on another."),
+    ray_address: Optional[str] = typer.Option(None, help=RAY_ADDRESS_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print each summary as one JSON object (one per line)."),
 ):
     """Run strategies over a benchmark: accuracy with a 95% interval (overall and per level), tokens and time;
@@ -183,14 +202,20 @@ def evaluate(
                                            verifier) for name, b in grid}
     problems = tasks.load(task, seed, limit, data, style)
     needs_model = pool is not None or any(name != "reference" for name in strategies)
-    generator, drafter = (load_generators(backend, model, seed, device, draft, "spec-reason" if "spec-reason" in
-                                      strategies else strategies[0] if strategies else "vote")
-                          if needs_model else (None, None))
-    checker = _verifier(verifier, device, generator)
+    kind = "spec-reason" if "spec-reason" in strategies else strategies[0] if strategies else "vote"
+    replica_pool = _replica_pool(replicas, ray_address, backend=backend, model=model, seed=seed, device=device,
+                                 draft=draft, strategy=kind, verifier=verifier)
+    if replica_pool is not None and pool is not None:
+        replica_pool.close()
+        raise InvalidArgumentError("--replicas runs --strategy grids; --pool draws its samples on one engine")
+    generator, drafter = (load_generators(backend, model, seed, device, draft, kind)
+                          if needs_model and replica_pool is None else (None, None))
+    checker = _verifier(verifier, device, generator) if replica_pool is None else None
     records = _records(out, task=task, data=data, style=style, model=model if needs_model else None, draft=draft,
                        temperature=temperature, max_tokens=max_tokens, seed=seed, verifier=verifier,
                        backend=backend) if out else None
-    meta = dict(model=model if needs_model else None, backend=backend, draft=draft, data=data, style=style)
+    meta = dict(model=model if needs_model else None, backend=backend, draft=draft, data=data, style=style,
+                replicas=replicas or 1)
     progress = sys.stderr.isatty()
     summaries = []
 
@@ -200,25 +225,28 @@ def evaluate(
             from ponder.eval.report import save_summaries
 
             save_summaries(out, [summary])
-    try:
-        from ponder.eval.runner import evaluate as run_eval
+    # Ray prints notices (a replica that died) on stdout, which --json keeps for the summaries alone
+    with contextlib.redirect_stdout(sys.stderr) if replica_pool is not None else contextlib.nullcontext():
+        try:
+            from ponder.eval.runner import evaluate as run_eval
 
-        for name, b in grid:
-            config = replace(configs[name, b], draft=drafter if name == "spec-reason" else None)
-            finished(run_eval(task, problems, name, generator, config, verifier=checker, records=records,
-                              progress=progress, concurrency=concurrency, seed=seed, **meta))
-        if pool is not None:
-            from ponder.eval.pool import draw_pool
+            for name, b in grid:
+                config = replace(configs[name, b], draft=drafter if name == "spec-reason" else None)
+                finished(run_eval(task, problems, name, generator, config, verifier=checker, records=records,
+                                  progress=progress, concurrency=concurrency, seed=seed,
+                                  replica_pool=replica_pool if name != "reference" else None, **meta))
+            if pool is not None:
+                from ponder.eval.pool import draw_pool
 
-            finished(draw_pool(task, problems, pool, generator, _strategy_config("vote", pool, temperature, max_tokens),
-                               verifier=checker, records=records, progress=progress, concurrency=concurrency,
-                               seed=seed, **meta))
-    finally:
-        if records is not None:
-            records.close()
-        for engine in (generator, drafter):  # before exiting, even on an error: a worker killed mid-step aborts
-            if engine is not None and hasattr(engine, "close"):
-                engine.close()
+                finished(draw_pool(task, problems, pool, generator,
+                                   _strategy_config("vote", pool, temperature, max_tokens), verifier=checker,
+                                   records=records, progress=progress, concurrency=concurrency, seed=seed, **meta))
+        finally:
+            if records is not None:
+                records.close()
+            for engine in (generator, drafter, replica_pool):  # before exiting, even on an error: a worker killed
+                if engine is not None and hasattr(engine, "close"):  # mid-step aborts
+                    engine.close()
     if as_json:
         for summary in summaries:
             print(json.dumps(summary))
@@ -368,6 +396,9 @@ def serve(
     max_queue: int = typer.Option(256, help="Requests waiting for a slot; one more gets 429 with Retry-After."),
     backend: str = typer.Option("local", help=BACKEND_HELP + " With a URL, ponder serves MODEL from that server, "
                                 "adding its strategies in front."),
+    replicas: Optional[int] = typer.Option(None, help=REPLICAS_HELP + " Each request goes to the replica with "
+                                           "the least work in flight."),
+    ray_address: Optional[str] = typer.Option(None, help=RAY_ADDRESS_HELP),
 ):
     """An OpenAI-compatible API with test-time scaling: name the model [STRATEGY[@BUDGET]/]MODEL (for example
     adaptive-vote@32/ponder-arith; a plain ponder-arith means single), or pass the strategy and its options
@@ -385,8 +416,10 @@ def serve(
     from ponder.backends.local import LocalGenerator
     from ponder.server.serving import Limits, Serving
 
-    generator = LocalGenerator(model, seed=seed, device=device) if backend == "local" else \
-        load_generators(backend, model, seed, device, None, "single")[0]
+    generator = _replica_pool(replicas, ray_address, backend=backend, model=model, seed=seed, device=device)
+    if generator is None:
+        generator = LocalGenerator(model, seed=seed, device=device) if backend == "local" else \
+            load_generators(backend, model, seed, device, None, "single")[0]
     try:
         limits = Limits(max_n, max_budget, max_tokens, max_running, max_queue)
         app = create_app(Serving(generator, model, limits), api_key)

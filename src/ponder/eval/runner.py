@@ -30,43 +30,58 @@ from ponder.verifiers.answer import grade
 
 def evaluate(task: str, problems: list[Problem], strategy: str, generator: Generator | None, config: StrategyConfig,
              *, verifier: Verifier | None = None, records: RecordFile | None = None, progress: bool = True,
-             concurrency: int | None = None, seed: int = 0, **meta) -> dict:
+             concurrency: int | None = None, seed: int = 0, replica_pool=None, **meta) -> dict:
     """Evaluate `strategy` on `problems`; returns the summary (see DESIGN.md, `ponder eval --json`).
 
     `concurrency` caps the problems in flight at once (None: all of them, the most throughput; 1: one at a
-    time, so `wall_s_per_problem` is each problem's latency)."""
+    time, so `wall_s_per_problem` is each problem's latency). `replica_pool` (a distributed.ReplicaPool, or
+    anything with its `async solve(problem, strategy, config) -> record`) runs each problem on one of its
+    replicas instead of on `generator`; the records are written here either way, so each is written once."""
     if strategy not in STRATEGIES:
         raise InvalidArgumentError(f"unknown strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
-    options = ",".join(f"{k}={v}" for k, v in sorted(config.options.items()))
-    name = f"{strategy}{f'[{options}]' if options else ''}@{config.budget}"
-    run = STRATEGIES[strategy]
+    name = unit_name(strategy, config)
 
     async def unit(problem: Problem) -> dict:
         seeded = replace(config, sampling=replace(config.sampling, seed=problem_seed(seed, problem.id)))
-        result = await run(problem, generator, verifier, seeded)
-        return {
-            "key": f"{name}/{problem.id}",
-            "id": problem.id,
-            "level": problem.level,
-            "reference": problem.answer,
-            "answer": result.answer,
-            "correct": await grade_answer(problem, result.answer),
-            "samples": result.samples,
-            "tokens": result.tokens,
-            "stop_reason": result.stop_reason,
-            "wall_s": result.wall_s,
-            "votes": result.votes,
-            "details": result.details,
-            "candidates": [c.text for c in result.candidates],
-        }
+        if replica_pool is not None:
+            return await replica_pool.solve(problem, strategy, seeded)
+        return await solve(problem, strategy, generator, verifier, seeded)
 
     started = time.perf_counter()
     done, new = run_units(problems, lambda p: f"{name}/{p.id}", unit, records, progress, name, concurrency)
     wall_s = time.perf_counter() - started
     return summarize(done, task=task, strategy=strategy, budget=config.budget, wall_s=wall_s, new=new,
                      concurrency=concurrency or len(problems), temperature=config.sampling.temperature,
-                     verifier=verifier.name if verifier else None, seed=seed, options=dict(config.options),
+                     verifier=verifier.name if verifier else replica_pool.spec.verifier if replica_pool else None,
+                     seed=seed, options=dict(config.options),
                      **meta)
+
+
+def unit_name(strategy: str, config: StrategyConfig) -> str:
+    """`STRATEGY[OPTIONS]@BUDGET`: what a record's key starts with."""
+    options = ",".join(f"{k}={v}" for k, v in sorted(config.options.items()))
+    return f"{strategy}{f'[{options}]' if options else ''}@{config.budget}"
+
+
+async def solve(problem: Problem, strategy: str, generator: Generator, verifier: Verifier | None,
+                config: StrategyConfig) -> dict:
+    """One unit of work: `strategy` on `problem` (its sampling already seeded), graded; its record."""
+    result = await STRATEGIES[strategy](problem, generator, verifier, config)
+    return {
+        "key": f"{unit_name(strategy, config)}/{problem.id}",
+        "id": problem.id,
+        "level": problem.level,
+        "reference": problem.answer,
+        "answer": result.answer,
+        "correct": await grade_answer(problem, result.answer),
+        "samples": result.samples,
+        "tokens": result.tokens,
+        "stop_reason": result.stop_reason,
+        "wall_s": result.wall_s,
+        "votes": result.votes,
+        "details": result.details,
+        "candidates": [c.text for c in result.candidates],
+    }
 
 
 def summarize(records: list[dict], *, wall_s: float, new: int, **fields) -> dict:

@@ -36,7 +36,8 @@ def export_gguf(model: str, out: str | Path, outtype: str = "f32") -> dict:
                                    "use llama.cpp's convert_hf_to_gguf.py")
     rope = config.get("rope_parameters") or {"rope_theta": config.get("rope_theta", 10000.0), "rope_type": "default"}
     if rope.get("rope_type", "default") != "default":
-        raise InvalidArgumentError(f"{model}: rope type {rope['rope_type']!r} is not exported; use convert_hf_to_gguf.py")
+        raise InvalidArgumentError(f"{model}: rope type {rope['rope_type']!r} is not exported; "
+                                   "use convert_hf_to_gguf.py")
     weights = sorted(folder.glob("*.safetensors"))
     if not weights:
         raise InvalidArgumentError(f"{model}: no .safetensors weights in {folder}")

@@ -285,7 +285,14 @@ class Serving:
         sampling = SamplingParams(temperature=request.temperature, top_p=request.top_p, max_tokens=max_tokens,
                                   stop=stop, seed=request.seed)
         config = StrategyConfig(budget=route.budget, sampling=sampling, options=options.options if options else {})
-        verifier = self._verifier(options.verifier if options else None)
+        verifier = options.verifier if options else None
+        if verifier is not None:
+            from ponder.verifiers import VERIFIERS
+
+            if verifier.partition(":")[0] not in VERIFIERS:
+                raise InvalidArgumentError(f"unknown verifier {verifier!r}; choose from {list(VERIFIERS)}")
+            if not hasattr(self.generator, "run"):
+                self._verifier(verifier)  # loaded now, so a bad one fails before a stream starts
         return route, config, verifier
 
     def _verifier(self, name: str | None):
@@ -301,13 +308,17 @@ class Serving:
         done = await asyncio.gather(*(self._one(request, route, config, verifier, i) for i in range(request.n)))
         return [result for _, result in done]
 
-    async def _one(self, request, route, config, verifier, i: int, generator: Generator | None = None
+    async def _one(self, request, route, config, verifier: str | None, i: int, generator: Generator | None = None
                    ) -> tuple[int, Result]:
-        """One run of the strategy; with a seed, run i is seeded from it and i (n runs, n different answers)."""
+        """One run of the strategy; with a seed, run i is seeded from it and i (n runs, n different answers). A
+        replica pool (distributed/) is given the run whole, on its least-loaded replica."""
         if config.sampling.seed is not None:
             config = replace(config, sampling=replace(config.sampling, seed=config.sampling.seed + 7919 * i))
         problem = RequestProblem(completion_id("req"), "", None, messages=_messages(request))
-        return i, await STRATEGIES[route.strategy](problem, generator or self.generator, verifier, config)
+        if hasattr(self.generator, "run"):
+            return i, await self.generator.run(problem, route.strategy, config, verifier)
+        return i, await STRATEGIES[route.strategy](problem, generator or self.generator, self._verifier(verifier),
+                                                   config)
 
 
 def _wants_logprobs(request) -> bool:

@@ -1,0 +1,1 @@
+"""Replica pools on Ray (an existing distributed engine: no home-made cluster code)."""
