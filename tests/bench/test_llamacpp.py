@@ -36,3 +36,19 @@ def test_llamacpp_answers_as_ponder_does():
     for name, result in figures["strategies"].items():
         assert result["generated_tokens_per_problem"] > 0, name
     assert figures["strategies"]["vote"]["accuracy"] >= 0.5  # the samples are the model's, not noise
+
+
+def test_the_engine_against_llamacpp_on_one_workload():
+    try:
+        peers.find("llamacpp")
+    except peers.PeerMissing as missing:
+        pytest.skip(str(missing))
+    proc = subprocess.run([sys.executable, "-m", "ponder.cli", "bench", "engine", "--peer", "llamacpp", "--json"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout)
+    assert figures["peer"].startswith("llama-cpp-python 0.3")
+    for case, tokens in (("n64", 64 * 128), ("concurrent", 64 * 128)):  # every sample ran its 128 tokens
+        assert figures["cases"][case]["ponder"]["tokens_per_run"] == figures["cases"][case]["llamacpp"][
+            "tokens_per_run"] == tokens
+        assert figures["ratio"][case] > 0

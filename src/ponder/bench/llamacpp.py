@@ -13,9 +13,7 @@ Two parts, one run:
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import time
-from pathlib import Path
 
 from ponder.bench import peers
 
@@ -27,7 +25,6 @@ def run(model: str = "ponder-arith", problems: int = 200, strategy_problems: int
     from ponder.backends.base import SamplingParams
     from ponder.backends.local import LocalGenerator
     from ponder.backends.openai import OpenAIGenerator
-    from ponder.models.gguf import export_gguf
     from ponder.strategies import STRATEGIES, StrategyConfig
     from ponder.tasks import arith
 
@@ -36,35 +33,32 @@ def run(model: str = "ponder-arith", problems: int = 200, strategy_problems: int
     local = LocalGenerator(model, seed=seed)
     draft = LocalGenerator("ponder-arith-draft", seed=seed + 1)
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            gguf = Path(folder) / f"{Path(model).name}.gguf"
-            export_gguf(model, gguf, "f32")
-            with peers.serve("llamacpp", python, gguf, context=local.context) as url:
-                remote = OpenAIGenerator(f"{url}/v1", model, chat_template=model,
-                                         extra_body=peers.PEERS["llamacpp"].neutral)
-                greedy_config = StrategyConfig(budget=1, sampling=SamplingParams(temperature=0,
-                                                                                 max_tokens=GREEDY_TOKENS))
-                tasks = arith.problems(seed, problems)
-                say(f"greedy: {problems} problems on ponder's engine, then on llama.cpp")
-                ours, ours_s = _timed(_all(STRATEGIES["single"], tasks, local, greedy_config))
-                theirs, theirs_s = _timed(_all(STRATEGIES["single"], tasks, remote, greedy_config))
-                texts = [(a.candidates[0].text, b.candidates[0].text) for a, b in zip(ours, theirs)]
-                differ = [p.id for p, a, b in zip(tasks, ours, theirs) if a.answer != b.answer]
-                greedy = {
-                    "problems": problems,
-                    "answers_equal": problems - len(differ),
-                    "texts_equal": sum(a == b for a, b in texts),
-                    "answers_differ": differ[:20],
-                    "accuracy": {"ponder": _accuracy(tasks, ours), "llamacpp": _accuracy(tasks, theirs)},
-                    "generated_tokens": {"ponder": sum(r.tokens["generated"] for r in ours),
-                                         "llamacpp": sum(r.tokens["generated"] for r in theirs)},
-                    "wall_s": {"ponder": round(ours_s, 2), "llamacpp": round(theirs_s, 2)},
-                }
-                strategies = {}
-                for name in sorted(set(STRATEGIES) - {"reference"}):
-                    say(f"strategies: {name}@{budget} on {strategy_problems} problems through llama.cpp")
-                    strategies[name] = _strategy(name, arith.problems(seed + 1, strategy_problems), remote, draft,
-                                                 budget)
+        with peers.serve("llamacpp", python, model, context=local.context) as url:
+            remote = OpenAIGenerator(f"{url}/v1", model, chat_template=model,
+                                     extra_body=peers.PEERS["llamacpp"].neutral)
+            greedy_config = StrategyConfig(budget=1, sampling=SamplingParams(temperature=0,
+                                                                             max_tokens=GREEDY_TOKENS))
+            tasks = arith.problems(seed, problems)
+            say(f"greedy: {problems} problems on ponder's engine, then on llama.cpp")
+            ours, ours_s = _timed(_all(STRATEGIES["single"], tasks, local, greedy_config))
+            theirs, theirs_s = _timed(_all(STRATEGIES["single"], tasks, remote, greedy_config))
+            texts = [(a.candidates[0].text, b.candidates[0].text) for a, b in zip(ours, theirs)]
+            differ = [p.id for p, a, b in zip(tasks, ours, theirs) if a.answer != b.answer]
+            greedy = {
+                "problems": problems,
+                "answers_equal": problems - len(differ),
+                "texts_equal": sum(a == b for a, b in texts),
+                "answers_differ": differ[:20],
+                "accuracy": {"ponder": _accuracy(tasks, ours), "llamacpp": _accuracy(tasks, theirs)},
+                "generated_tokens": {"ponder": sum(r.tokens["generated"] for r in ours),
+                                     "llamacpp": sum(r.tokens["generated"] for r in theirs)},
+                "wall_s": {"ponder": round(ours_s, 2), "llamacpp": round(theirs_s, 2)},
+            }
+            strategies = {}
+            for name in sorted(set(STRATEGIES) - {"reference"}):
+                say(f"strategies: {name}@{budget} on {strategy_problems} problems through llama.cpp")
+                strategies[name] = _strategy(name, arith.problems(seed + 1, strategy_problems), remote, draft,
+                                             budget)
         return {"peer": f"llama-cpp-python {peers.version(python, 'llama_cpp')}", "model": model,
                 "gguf": "f32", "greedy": greedy, "strategies": strategies}
     finally:

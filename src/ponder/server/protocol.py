@@ -40,6 +40,7 @@ class SamplingRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     stop: str | list[str] | None = None
     seed: int | None = None
+    ignore_eos: bool = False  # vLLM's: every sample runs to max_tokens (for benchmarks)
     stream: bool = False
     user: str | None = None
     ponder: PonderOptions | None = None

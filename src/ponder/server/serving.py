@@ -87,7 +87,7 @@ class Serving:
                                                       "logprobs": _no_logprobs(request)}) for i in range(request.n)],
                            "usage": _usage(echo["prompt_tokens"], 0), "ponder": {"strategy": "single", "budget": 1,
                                                                                 "samples": 0}}
-        if _wants_logprobs(request):  # a plain model (_plan saw to it): its samples as they are, with logprobs
+        if route.strategy == "single":  # a plain model: its n samples as they are (one prompt, computed once)
             body |= await self._complete_samples(request, config, chat)
         else:
             async with self._slot():
@@ -120,13 +120,14 @@ class Serving:
                              "top_logprobs": [None] * len(ids)}}
 
     async def _complete_samples(self, request, config: StrategyConfig, chat: bool) -> dict:
-        """`single` with logprobs, unstreamed: the request's n samples, each with its tokens' logprobs."""
+        """`single`, unstreamed: the request's n samples (with their tokens' logprobs, if asked)."""
         texts: dict[int, list[str]] = {i: [] for i in range(request.n)}
         logprobs: dict[int, list[dict]] = {i: [] for i in range(request.n)}
+        wanted = _wants_logprobs(request)
         async with self._sampling(request, config) as stream:
             async for event in stream:
                 texts[event.index].append(event.text)
-                if event.token_ids:
+                if wanted and event.token_ids:
                     logprobs[event.index].append(_logprobs(event, chat, self._token))
         choices = []
         for i in range(request.n):
@@ -137,7 +138,7 @@ class Serving:
             if not chat:
                 merged["text_offset"] = _offsets(merged["tokens"])
             choices.append({"index": i, **body, "finish_reason": _finish(stream.finish_reasons[i]),
-                            "stop_reason": stream.stop_strings[i], "logprobs": merged})
+                            "stop_reason": stream.stop_strings[i], "logprobs": merged if wanted else None})
         return {"choices": choices, "usage": _usage(stream.usage.prompt, stream.usage.generated),
                 "ponder": {"strategy": "single", "budget": 1, "samples": request.n}}
 
@@ -283,7 +284,7 @@ class Serving:
                 raise InvalidArgumentError(f"{name}={value} is over this server's limit of {limit}")
         stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
         sampling = SamplingParams(temperature=request.temperature, top_p=request.top_p, max_tokens=max_tokens,
-                                  stop=stop, seed=request.seed)
+                                  stop=stop, seed=request.seed, ignore_eos=request.ignore_eos)
         config = StrategyConfig(budget=route.budget, sampling=sampling, options=options.options if options else {})
         verifier = options.verifier if options else None
         if verifier is not None:
@@ -414,6 +415,8 @@ class Metrics:
         self.latency = Histogram("ponder_request_latency_seconds", "Time from a slot to the last run decided",
                                  buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=self.registry)
         self.tokens = Counter("ponder_tokens", "Tokens spent, every sample counted", ["kind"], registry=self.registry)
+        for kind in ("prompt", "generated"):  # exported from the start, as 0, so a scrape before and after counts
+            self.tokens.labels(kind)
         self.refused = Counter("ponder_requests_refused", "Requests refused with 429 (queue full)",
                                registry=self.registry)
         self.registry.register(_LoadCollector(serving))
