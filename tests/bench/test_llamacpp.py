@@ -3,6 +3,7 @@ and every strategy runs through it over HTTP. Skipped, saying so, where the peer
 with `ponder bench llamacpp --install`, a 20-minute source build)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -13,21 +14,26 @@ from ponder.bench import peers
 
 def test_a_missing_peer_skips_the_benchmark_saying_so(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ponder.cli", "bench", "llamacpp", "--json"], capture_output=True,
-                          text=True, timeout=60, env={**__import__("os").environ, "PONDER_PEERS_DIR": str(tmp_path)})
+                          text=True, timeout=60, env={**os.environ, "PONDER_PEERS_DIR": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
     skipped = json.loads(proc.stdout)["skipped"]
     assert "llama-cpp-python[server]" in skipped and "--install" in skipped and str(tmp_path) in skipped
 
 
-def test_llamacpp_answers_as_ponder_does():
+def bench(*args, timeout: int) -> dict:
+    """`ponder bench ARGS --json` where llama.cpp is installed (the test is skipped, saying why, where not)."""
     try:
         peers.find("llamacpp")
     except peers.PeerMissing as missing:
         pytest.skip(str(missing))
-    proc = subprocess.run([sys.executable, "-m", "ponder.cli", "bench", "llamacpp", "--limit", "40", "--json"],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "ponder.cli", "bench", *args, "--json"], capture_output=True,
+                          text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr
-    figures = json.loads(proc.stdout)
+    return json.loads(proc.stdout)
+
+
+def test_llamacpp_answers_as_ponder_does():
+    figures = bench("llamacpp", "--limit", "40", timeout=600)
     greedy = figures["greedy"]
     assert greedy["answers_equal"] == greedy["texts_equal"] == 40, greedy["answers_differ"]
     assert greedy["accuracy"]["ponder"] == greedy["accuracy"]["llamacpp"] > 0.5
@@ -39,16 +45,9 @@ def test_llamacpp_answers_as_ponder_does():
 
 
 def test_the_engine_against_llamacpp_on_one_workload():
-    try:
-        peers.find("llamacpp")
-    except peers.PeerMissing as missing:
-        pytest.skip(str(missing))
-    proc = subprocess.run([sys.executable, "-m", "ponder.cli", "bench", "engine", "--peer", "llamacpp", "--json"],
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr
-    figures = json.loads(proc.stdout)
+    figures = bench("engine", "--peer", "llamacpp", timeout=900)
     assert figures["peer"].startswith("llama-cpp-python 0.3")
-    for case, tokens in (("n64", 64 * 128), ("concurrent", 64 * 128)):  # every sample ran its 128 tokens
-        assert figures["cases"][case]["ponder"]["tokens_per_run"] == figures["cases"][case]["llamacpp"][
-            "tokens_per_run"] == tokens
+    for case in ("n64", "concurrent"):  # every sample ran its 128 tokens, on both sides
+        sides = figures["cases"][case]
+        assert sides["ponder"]["tokens_per_run"] == sides["llamacpp"]["tokens_per_run"] == 64 * 128
         assert figures["ratio"][case] > 0
