@@ -472,6 +472,7 @@ def bench(
                                        help="server: the model name each request asks for."),
     limit: int = typer.Option(200, help="llamacpp: arith problems answered greedily by both sides; strategies: "
                               "problems each strategy answers."),
+    new_tokens: int = typer.Option(128, help="engine --peer: tokens per sample (the end of sequence ignored)."),
     backend: Optional[str] = typer.Option(None, help="strategies: the OpenAI-compatible server to run them "
                                           "through (its URL)."),
     peer: Optional[str] = typer.Option(None, help="engine: measure against this engine's OpenAI-compatible server "
@@ -517,7 +518,9 @@ def bench(
             elif peer is not None:
                 from ponder.bench import versus
 
-                figures = versus.run(peer, model, install=install, progress=say)
+                if new_tokens < 1:
+                    raise InvalidArgumentError("--new-tokens must be >= 1")
+                figures = versus.run(peer, model, install=install, progress=say, new_tokens=new_tokens)
             else:
                 from ponder.bench import llamacpp
 

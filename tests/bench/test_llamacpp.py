@@ -45,9 +45,9 @@ def test_llamacpp_answers_as_ponder_does():
 
 
 def test_the_engine_against_llamacpp_on_one_workload():
-    figures = bench("engine", "--peer", "llamacpp", timeout=900)
+    figures = bench("engine", "--peer", "llamacpp", "--new-tokens", "16", timeout=900)  # short: a test, not a figure
     assert figures["peer"].startswith("llama-cpp-python 0.3")
-    for case in ("n64", "concurrent"):  # every sample ran its 128 tokens, on both sides
-        sides = figures["cases"][case]
-        assert sides["ponder"]["tokens_per_run"] == sides["llamacpp"]["tokens_per_run"] == 64 * 128
+    for case in ("n64", "concurrent"):  # every sample ran its 16 tokens, on both sides (llama.cpp may run on
+        sides = figures["cases"][case]  # a token or two to finish a UTF-8 character)
+        assert sides["ponder"]["tokens_per_run"] == 64 * 16 <= sides["llamacpp"]["tokens_per_run"] <= 64 * 16 * 1.01
         assert figures["ratio"][case] > 0
