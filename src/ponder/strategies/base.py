@@ -136,6 +136,16 @@ class Partial:
     step: str = ""  # the step that was added last
 
 
+AGGREGATES = {"last": lambda s: s[-1] if s else 0.0, "min": lambda s: min(s, default=0.0),
+              "mean": lambda s: sum(s) / len(s) if s else 0.0}  # a partial solution's score from its steps'
+
+
+async def score_partials(problem: Problem, verifier: Verifier, partials: list[Partial], aggregate: str) -> None:
+    """Each partial solution's score, from a step verifier's scores of its steps (beam and particle)."""
+    for partial, steps in zip(partials, await verifier.score_steps(problem, [p.text for p in partials])):
+        partial.score = AGGREGATES[aggregate](steps)
+
+
 class Session:
     """One strategy run on one problem: submits to the generators, keeps the accounts of every stream and
     scoring call (per model), turns samples into candidates and builds the Result."""

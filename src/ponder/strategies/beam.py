@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from ponder.backends.base import Generator
 from ponder.errors import InvalidArgumentError
-from ponder.strategies.base import Partial, Problem, Result, Session, StrategyConfig, majority, require
+from ponder.strategies.base import (AGGREGATES, Partial, Problem, Result, Session, StrategyConfig, majority,
+                                    require, score_partials)
 from ponder.verifiers.base import Verifier
 
 
@@ -31,16 +32,6 @@ class Options:
             raise InvalidArgumentError("beam needs expansions >= 1, max_steps >= 1 and a non-empty delimiter")
         if self.aggregate not in AGGREGATES:
             raise InvalidArgumentError(f"beam aggregate={self.aggregate!r}; choose from {sorted(AGGREGATES)}")
-
-
-AGGREGATES = {"last": lambda s: s[-1] if s else 0.0, "min": lambda s: min(s, default=0.0),
-              "mean": lambda s: sum(s) / len(s) if s else 0.0}
-
-
-async def score(problem: Problem, verifier: Verifier, partials: list[Partial], aggregate: str) -> None:
-    """Each partial solution's score, from the verifier's scores of its steps."""
-    for partial, steps in zip(partials, await verifier.score_steps(problem, [p.text for p in partials])):
-        partial.score = AGGREGATES[aggregate](steps)
 
 
 def best(partials: list[Partial], k: int) -> list[Partial]:
@@ -59,7 +50,7 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
         depth += 1
         children = [c for group in await asyncio.gather(
             *(session.expand(b, options.expansions, options.delimiter) for b in beams)) for c in group]
-        await score(problem, verifier, children, options.aggregate)
+        await score_partials(problem, verifier, children, options.aggregate)
         finished += best([c for c in children if c.done], width - len(finished))
         beams = best([c for c in children if not c.done], width - len(finished))
     pool = finished or beams  # nothing finished within max_steps: the best unfinished ones answer

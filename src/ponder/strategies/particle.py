@@ -18,8 +18,8 @@ import numpy as np
 
 from ponder.backends.base import Generator
 from ponder.errors import InvalidArgumentError
-from ponder.strategies.base import Partial, Problem, Result, Session, StrategyConfig, majority, require
-from ponder.strategies.beam import AGGREGATES, score
+from ponder.strategies.base import (AGGREGATES, Partial, Problem, Result, Session, StrategyConfig, majority,
+                                    require, score_partials)
 from ponder.verifiers.base import Verifier
 
 
@@ -50,7 +50,7 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
         parents = {p.text: p for p in particles}
         children = [c for group in await asyncio.gather(
             *(session.expand(parents[text], n, options.delimiter) for text, n in groups.items())) for c in group]
-        await score(problem, verifier, children, options.aggregate)
+        await score_partials(problem, verifier, children, options.aggregate)
         finished += [c for c in children if c.done]
         alive = [c for c in children if not c.done]
         if not alive:
