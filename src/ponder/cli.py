@@ -615,14 +615,15 @@ def _print_pool(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from ponder.eval.metrics import shown_ks
+
     n = summary["pool"]
-    ks = sorted({k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256, n) if k <= n})
     curves = [c for c in ("pass@k", "maj@k", "best@k") if c in summary]
     table = Table(title=f"{summary['task']}: a pool of {n} samples on {summary['n_problems']} problems")
     table.caption = "each: its expectation over all k-subsets of the pool, 95% bootstrap interval in brackets"
     for column in ["k", *curves]:
         table.add_column(column, justify="right", no_wrap=True)
-    for k in ks:
+    for k in shown_ks(n):
         cells = [f"{summary[c][k - 1]:.1%} [{summary[c + '_ci95'][k - 1][0]:.1%}, {summary[c + '_ci95'][k - 1][1]:.1%}]"
                  for c in curves]
         table.add_row(str(k), *cells)

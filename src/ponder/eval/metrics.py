@@ -160,3 +160,8 @@ def _count_vectors(sizes: list[int], k: int) -> int:
                     new[total + c] += w
         ways = new
     return ways[k]
+
+
+def shown_ks(pool: int) -> list[int]:
+    """The k a pool's tables show: the powers of two up to the pool's size, and the size itself."""
+    return sorted({k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= pool} | {pool})

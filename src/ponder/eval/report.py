@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from ponder.errors import InvalidArgumentError
+from ponder.eval.metrics import shown_ks
 from ponder.eval.records import write_atomic
 
 SUMMARIES = "summaries.json"
@@ -67,7 +68,7 @@ def write_report(folder: str | Path, out: str | Path) -> list[Path]:
             lines += [f"{p['task']}, a pool of {p['pool']} samples on {p['n_problems']} problems "
                       f"({p['tokens_generated_per_sample']} generated tokens per sample):", "",
                       "| k | " + " | ".join(curves) + " |", "|---|" + "---|" * len(curves)]
-            for k in [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= p["pool"]]:
+            for k in shown_ks(p["pool"]):
                 cells = [f"{p[c][k - 1]:.1%} ({p[c + '_ci95'][k - 1][0]:.1%}-{p[c + '_ci95'][k - 1][1]:.1%})"
                          for c in curves]
                 lines.append(f"| {k} | " + " | ".join(cells) + " |")
