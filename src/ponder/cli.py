@@ -203,11 +203,10 @@ def evaluate(
     problems = tasks.load(task, seed, limit, data, style)
     needs_model = pool is not None or any(name != "reference" for name in strategies)
     kind = "spec-reason" if "spec-reason" in strategies else strategies[0] if strategies else "vote"
+    if replicas is not None and pool is not None:
+        raise InvalidArgumentError("--replicas runs --strategy grids; --pool draws its samples on one engine")
     replica_pool = _replica_pool(replicas, ray_address, backend=backend, model=model, seed=seed, device=device,
                                  draft=draft, strategy=kind, verifier=verifier)
-    if replica_pool is not None and pool is not None:
-        replica_pool.close()
-        raise InvalidArgumentError("--replicas runs --strategy grids; --pool draws its samples on one engine")
     generator, drafter = (load_generators(backend, model, seed, device, draft, kind)
                           if needs_model and replica_pool is None else (None, None))
     checker = _verifier(verifier, device, generator) if replica_pool is None else None
@@ -247,6 +246,10 @@ def evaluate(
             for engine in (generator, drafter, replica_pool):  # before exiting, even on an error: a worker killed
                 if engine is not None and hasattr(engine, "close"):  # mid-step aborts
                     engine.close()
+    if replica_pool is not None and replica_pool.retried:
+        dead = replica_pool.alive.count(False)
+        print(f"ponder eval: {dead} of {replicas} replicas died; {replica_pool.retried} problems they held ran again "
+              "on another", file=sys.stderr)
     if as_json:
         for summary in summaries:
             print(json.dumps(summary))
@@ -526,7 +529,7 @@ def bench(
 
                 figures = llamacpp.run(model, problems=limit, install=install, progress=say)
         except peers.PeerMissing as missing:
-            print(json.dumps({"skipped": str(missing)}) if as_json else f"ponder bench: {missing}")
+            print(json.dumps({"skipped": str(missing)}) if as_json else f"ponder bench: skipped: {missing}")
             return
         print(json.dumps(figures) if as_json else json.dumps(figures, indent=2))
         return

@@ -23,9 +23,19 @@ def ponder(*args):
                             stderr=subprocess.PIPE, text=True)
 
 
-def replica_pids() -> list[int]:
-    found = subprocess.run(["pgrep", "-f", "ray::Replica"], capture_output=True, text=True).stdout.split()
-    return [int(pid) for pid in found]
+def replica_pids(root: int) -> list[int]:
+    """The Ray replica processes under process `root` (its local cluster's raylet starts them)."""
+    table = [line.split(None, 2) for line in subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True,
+                                                             text=True).stdout.splitlines()]
+    children: dict[int, list[int]] = {}
+    for pid, ppid, *_ in table:
+        children.setdefault(int(ppid), []).append(int(pid))
+    below, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            below.add(child)
+            todo.append(child)
+    return [int(pid) for pid, _, *args in table if int(pid) in below and args and args[0].startswith("ray::Replica")]
 
 
 def records(folder) -> list[dict]:
@@ -44,12 +54,13 @@ def test_replicas_answer_as_one_engine_and_survive_a_killed_replica(tmp_path):
     deadline = time.monotonic() + 300
     while not records(tmp_path / "two") and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # the replicas are up and the first record is written: the rest are in flight
-    pids = replica_pids()
+    pids = replica_pids(run.pid)
     assert len(pids) == 2 and run.poll() is None, run.stderr.read() if run.poll() is not None else pids
     os.kill(pids[0], signal.SIGKILL)
     out, err = run.communicate(timeout=300)
     assert run.returncode == 0, err
     pooled = json.loads(out)
+    assert "1 of 2 replicas died" in err  # and what it held ran again on the other
 
     keys = [r["key"] for r in records(tmp_path / "two")]
     assert len(keys) == len(set(keys)) == 24  # every record, exactly once
@@ -59,7 +70,7 @@ def test_replicas_answer_as_one_engine_and_survive_a_killed_replica(tmp_path):
     assert {k: pooled[k] for k in same} == {k: alone[k] for k in same}
     by_key = {r["key"]: r for r in records(tmp_path / "one")}
     assert all(r["answer"] == by_key[r["key"]]["answer"] for r in records(tmp_path / "two"))
-    assert not replica_pids()  # the pool is gone with the run
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in pids[1:])  # the pool is gone with the run
 
 
 def test_serve_dispatches_requests_to_its_replicas():

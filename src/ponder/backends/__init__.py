@@ -11,14 +11,7 @@ from ponder.errors import InvalidArgumentError, PonderError
 def load_generators(backend: str, model: str, seed: int, device: str, draft: str | None, strategy: str):
     """The model's generator on `backend` (local: ponder's engine; a URL: an OpenAI-compatible server), and the
     draft's for spec-reason (any other strategy runs the draft inside the engine, as speculative decoding)."""
-    remote = backend.startswith(("http://", "https://"))
-    if not remote and backend != "local":
-        raise InvalidArgumentError(f"unknown backend {backend!r}; give local or a server's URL (http://...)")
-    if strategy == "spec-reason" and draft is None:
-        raise InvalidArgumentError("spec-reason needs a draft model (--draft), e.g. --draft ponder-arith-draft")
-    if remote and draft is not None and strategy != "spec-reason":
-        raise InvalidArgumentError("--draft with a remote backend is spec-reason's (local) step writer; speculative "
-                                   "decoding is the server's own business")
+    remote = check_backend(backend, draft, strategy)
     from ponder.backends.local import LocalGenerator
 
     if strategy == "spec-reason":  # the target scores the draft's steps: locally, or over HTTP by echo
@@ -27,6 +20,19 @@ def load_generators(backend: str, model: str, seed: int, device: str, draft: str
     if remote:
         return remote_generator(backend, model), None
     return LocalGenerator(model, seed=seed, device=device, draft=draft), None
+
+
+def check_backend(backend: str, draft: str | None, strategy: str) -> bool:
+    """What load_generators checks before it loads anything; whether the backend is a remote server."""
+    remote = backend.startswith(("http://", "https://"))
+    if not remote and backend != "local":
+        raise InvalidArgumentError(f"unknown backend {backend!r}; give local or a server's URL (http://...)")
+    if strategy == "spec-reason" and draft is None:
+        raise InvalidArgumentError("spec-reason needs a draft model (--draft), e.g. --draft ponder-arith-draft")
+    if remote and draft is not None and strategy != "spec-reason":
+        raise InvalidArgumentError("--draft with a remote backend is spec-reason's (local) step writer; speculative "
+                                   "decoding is the server's own business")
+    return remote
 
 
 def remote_generator(url: str, model: str):

@@ -73,12 +73,12 @@ class LocalGenerator:
                       inherited=stream.inherited)
 
     def load(self) -> dict:
-        """What the engine holds now: samples decoding (rows of the batch not finished), samples waiting to join,
-        and samples aborted since it started. Read from any thread (a snapshot, not locked)."""
+        """What the engine holds now: samples decoding (rows of the batch not finished), samples waiting to join;
+        and since it started, samples aborted and tokens generated. Read from any thread (a snapshot, not locked)."""
         engine = self.engine.engine
         return {"active_rows": sum(not seq.finished for seq in engine.scheduler.running),
                 "waiting_rows": sum(len(r.seqs) for r in list(engine.scheduler.waiting) if not r.finished),
-                "samples_aborted": engine.samples_aborted}
+                "samples_aborted": engine.samples_aborted, "tokens_generated": engine.tokens_generated}
 
     def close(self) -> None:
         self.engine.close()

@@ -112,7 +112,9 @@ class OpenAIGenerator:
                     ) -> list[float] | list[list[float]]:
         """Through the completions API's echo (vLLM, llama.cpp and ponder serve have it): the whole text sent
         with `echo=true, logprobs=0`, and the continuation's tokens picked out by their `text_offset`, counted
-        back from the prompt's end (servers differ in how they count special tokens before it)."""
+        back from the prompt's end (servers differ in how they count special tokens before it). The text is
+        tokenized whole, not segment by segment: with merges, a token across a segment boundary counts for the
+        segment it starts in (the embedded models' one-character tokens never cross one)."""
         if self.tokenizer is None:
             raise InvalidArgumentError("scoring over HTTP renders the prompt with the model's chat template: "
                                        "OpenAIGenerator(..., chat_template=MODEL)")
@@ -149,7 +151,7 @@ class OpenAIGenerator:
         common = dict(model=self.name, n=1, temperature=params.temperature, top_p=params.top_p,
                       max_tokens=params.max_tokens, stream=True, extra_body=self.extra_body,
                       seed=None if params.seed is None else params.seed + index)
-        generated, finish, stop_string = 0, "abort", None
+        generated, finish, stop_string, counted = 0, "abort", None, False
         stops = _StopStrings(params.stop)
         client, gate = self._connection()
         try:
@@ -165,6 +167,7 @@ class OpenAIGenerator:
                         if chunk.usage is not None:
                             stream.usage.add(prompt=chunk.usage.prompt_tokens)
                             self.usage.add(prompt=chunk.usage.prompt_tokens)
+                            counted = True
                         for choice in chunk.choices:
                             event = _event(request_id, index, choice, params.logprobs)
                             if event is not None:
@@ -183,10 +186,17 @@ class OpenAIGenerator:
                         queue.put_nowait(piece)
         except asyncio.CancelledError:
             finish = "abort"
+            for piece in stops.flush():  # generated, if held back: they count
+                queue.put_nowait(piece)
         except Exception as error:  # the server failed this sample after its retries: the strategy learns it
             ended.add(index)
             queue.put_nowait(error)
             return
+        if not counted and self.tokenizer is not None:  # no usage came (closed at a stop string, or a server that
+            tokens = len(self.tokenizer(prompt_text(self.tokenizer, prompt, prefix),  # sends none): counted here
+                                        add_special_tokens=False).input_ids)
+            stream.usage.add(prompt=tokens)
+            self.usage.add(prompt=tokens)
         ended.add(index)
         queue.put_nowait(SampleEvent(request_id, index, [], "", [], finish_reason=finish,
                                      generated_tokens=generated,

@@ -33,7 +33,7 @@ def run(model: str = "ponder-arith", problems: int = 200, strategy_problems: int
     local = LocalGenerator(model, seed=seed)
     draft = LocalGenerator("ponder-arith-draft", seed=seed + 1)
     try:
-        with peers.serve("llamacpp", python, model, context=local.context) as url:
+        with peers.serve("llamacpp", python, model, context=local.context) as (url, _):
             remote = OpenAIGenerator(f"{url}/v1", model, chat_template=model,
                                      extra_body=peers.PEERS["llamacpp"].neutral)
             greedy_config = StrategyConfig(budget=1, sampling=SamplingParams(temperature=0,

@@ -2,7 +2,7 @@
 other versions of what ponder uses), installed only when asked, and run as an OpenAI-compatible server.
 
     python = peers.find("llamacpp", install=True, progress=print)      # PeerMissing when absent and not asked
-    with peers.serve("llamacpp", python, "ponder-arith", context=512) as url:
+    with peers.serve("llamacpp", python, "ponder-arith", context=512) as (url, process):
         OpenAIGenerator(f"{url}/v1", "ponder-arith", chat_template="ponder-arith")
 
 The environments live in ~/.cache/ponder/peers/NAME (or $PONDER_PEERS_DIR/NAME), so one install serves every
@@ -67,7 +67,7 @@ def find(name: str, install: bool = False, progress=None) -> Path:
     if _imports(python, peer.module):
         return python
     if not install:
-        raise PeerMissing(f"skipped: {peer.requirement} is not installed in {home(name)}; "
+        raise PeerMissing(f"{peer.requirement} is not installed in {home(name)}; "
                           f"add --install to install it there ({peer.cost})")
     if progress:
         progress(f"installing {peer.requirement} into {home(name)} ({peer.cost})")
@@ -79,7 +79,7 @@ def find(name: str, install: bool = False, progress=None) -> Path:
         proc = subprocess.run([str(python), "-m", "pip", "uninstall", "--quiet", "-y", *peer.removes],
                               capture_output=True, text=True)
     if proc.returncode != 0 or not _imports(python, peer.module):
-        raise PonderError(f"installing {peer.requirement} failed: {(proc.stderr or proc.stdout)[-2000:]}")
+        raise PonderError(f"installing {peer.requirement} failed: {_tail(proc.stderr or proc.stdout)}")
     return python
 
 
@@ -92,7 +92,7 @@ def version(python: Path, module: str) -> str:
 def serve(name: str, python: Path, model: str, context: int, threads: int | None = None):
     """The peer's OpenAI-compatible server on a free port of 127.0.0.1, serving `model` (a shipped name or a
     folder; llama.cpp gets it exported to GGUF first, in f32, the weights ponder runs) under the name `model`;
-    yields its URL once it answers, and stops it after."""
+    yields its URL and process once it answers, and stops it after."""
     from ponder.models import resolve
 
     port = free_port()
@@ -123,7 +123,7 @@ def serve(name: str, python: Path, model: str, context: int, threads: int | None
         url = f"http://127.0.0.1:{port}"
         try:
             wait(url + "/v1/models", server, timeout=600, log=log)
-            yield url
+            yield url, server
         finally:
             server.terminate()
             try:
@@ -158,9 +158,33 @@ def wait(url: str, server: subprocess.Popen, timeout: float = 120, log: Path | N
         except OSError:
             if server.poll() is not None:
                 said = log.read_text(errors="replace") if log else server.stderr.read()
-                raise PonderError(f"{server.args[0]} exited: {said[-2000:]}")
+                raise PonderError(f"{server.args[0]} exited: {_tail(said)}")
             time.sleep(0.2)
     raise PonderError(f"the server did not answer {url} in {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def ponder_serve(*args: str):
+    """`ponder serve ARGS` on a free port of 127.0.0.1 (the side ponder takes in a benchmark); yields its URL and
+    process once it answers, and stops it after."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), *args],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait(f"{url}/health", server)
+        yield url, server
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _tail(text: str, lines: int = 3) -> str:
+    """The last lines of a program's output, on one line (an error says it in one)."""
+    return " | ".join([line.strip() for line in text.splitlines() if line.strip()][-lines:])
 
 
 def _imports(python: Path, module: str) -> bool:

@@ -10,8 +10,6 @@ already holds the prompts the run will send: memory that grows after it is not t
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -25,13 +23,7 @@ def run(requests: int = 1000, clients: int = 64, model: str = "vote@4/ponder-ari
     from ponder.tasks import arith
 
     questions = [p.question for p in arith.problems(3, 200)]
-    port = peers.free_port()
-    server = subprocess.Popen([sys.executable, "-m", "ponder.cli", "serve", "--port", str(port),
-                               "--max-queue", str(requests)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        peers.wait(f"{url}/health", server)
+    with peers.ponder_serve("--max-queue", str(requests)) as (url, server):
         client = AsyncOpenAI(base_url=f"{url}/v1", api_key="-", max_retries=0, timeout=600)
 
         async def one(i: int) -> tuple[int, float, int]:
@@ -65,9 +57,6 @@ def run(requests: int = 1000, clients: int = 64, model: str = "vote@4/ponder-ari
             return outcomes, wall, before, _rss_mb(server.pid)
 
         outcomes, wall, memory_before, memory_after = asyncio.run(measure())
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     statuses: dict[str, int] = {}
     for status, _, _ in outcomes:
         statuses[str(status)] = statuses.get(str(status), 0) + 1

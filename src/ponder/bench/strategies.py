@@ -3,8 +3,9 @@ sampling of n=32 with a majority vote, through an OpenAI-compatible server that 
 adaptive-vote saves are its early abort: it closes the streams of the samples it no longer needs.
 
 Tokens are counted twice: by the client (what the streams carried before they were closed) and, where the
-server exports them, by the server (`vllm:generation_tokens_total`, or ponder serve's `ponder_tokens_total`):
-what it computed, including what it made after a stream was closed and before it noticed.
+server exports them, by the server (`vllm:generation_tokens_total`, or ponder serve's
+`ponder_engine_tokens_generated_total`): what it computed, including what it made after a stream was closed and
+before it noticed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import urllib.request
 from ponder.bench import peers
 
 COUNTERS = (r"^vllm:generation_tokens_total(?:\{[^}]*\})? ([0-9.e+]+)$",
-            r'^ponder_tokens_total\{kind="generated"\} ([0-9.e+]+)$')
+            r"^ponder_engine_tokens_generated_total ([0-9.e+]+)$")
 
 
 def run(backend: str | None = None, peer: str | None = None, model: str = "ponder-arith", problems: int = 50,
@@ -34,10 +35,10 @@ def run(backend: str | None = None, peer: str | None = None, model: str = "ponde
         server = peers.serve(peer, python, model, peers.context_length(model))
         extra = peers.PEERS[peer].neutral
     else:
-        server, extra = contextlib.nullcontext(backend.rstrip("/").removesuffix("/v1")), None
+        server, extra = contextlib.nullcontext((backend.rstrip("/").removesuffix("/v1"), None)), None
     tasks = arith.problems(seed, problems)
     figures: dict = {"backend": backend or peer, "model": model, "problems": problems, "budget": budget}
-    with server as url:
+    with server as (url, _):
         generator = OpenAIGenerator(f"{url}/v1", model, chat_template=model, extra_body=extra)
         for name in ("vote", "adaptive-vote"):
             say(f"{name}@{budget} on {problems} problems through {url}")
@@ -49,6 +50,7 @@ def run(backend: str | None = None, peer: str | None = None, model: str = "ponde
                 return await asyncio.gather(*(STRATEGIES[name](p, generator, None, config) for p in tasks))
             results = asyncio.run(all_problems())
             wall = time.perf_counter() - started
+            time.sleep(1.0)  # a closed stream is noticed and aborted by the server a moment later
             after = _server_tokens(url)
             spent = None if before is None or after is None else round((after - before) / problems, 1)
             figures[name] = {

@@ -15,10 +15,7 @@ time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import statistics
-import subprocess
-import sys
 import time
 
 from ponder.bench import peers
@@ -50,8 +47,11 @@ def run(peer: str, model: str = "ponder-arith", install: bool = False, progress=
     context = peers.context_length(model)
     for turn, side in enumerate(("ponder", peer, "ponder")):
         say(f"{side}: starting its server" + (" (again: bracketing the peer's turn)" if turn == 2 else ""))
-        server = _ponder_serve(model, new_tokens) if side == "ponder" else peers.serve(peer, python, model, context)
-        with server as url:
+        if side == "ponder":
+            server = peers.ponder_serve("--model", model, "--max-n", "64", "--max-tokens", str(new_tokens))
+        else:
+            server = peers.serve(peer, python, model, context)
+        with server as (url, _):
             for case in CASES:
                 say(f"{side}: {case}")
                 timed[side][case] += _measure(url, model, case, prompts, fixed[side], takes_n[side], new_tokens)
@@ -64,21 +64,6 @@ def run(peer: str, model: str = "ponder-arith", install: bool = False, progress=
     return {"peer": f"{peers.PEERS[peer].requirement.split('[')[0].split('==')[0]} {version}", "model": model,
             "new_tokens": new_tokens, "cases": cases,
             "ratio": {case: figures["ratio"] for case, figures in cases.items()}}
-
-
-@contextlib.contextmanager
-def _ponder_serve(model: str, new_tokens: int):
-    port = peers.free_port()
-    server = subprocess.Popen([sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), "--model", model,
-                               "--max-n", "64", "--max-tokens", str(new_tokens)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        peers.wait(f"{url}/health", server)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _measure(url: str, model: str, case: str, prompts: list[str], fixed: dict, takes_n: bool,

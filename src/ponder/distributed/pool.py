@@ -2,8 +2,8 @@
 client of a remote server), given whole units of work (a problem, a request's strategy run, a stream of samples),
 each sent to the replica with the least work in flight. A replica that dies has its work done again elsewhere.
 
-    pool = ReplicaPool(2, model="ponder-arith")                        # a local Ray cluster, or address="auto"
-    summary = evaluate("arith", problems, "vote", None, config, replicas=pool)   # eval/runner.py
+    pool = ReplicaPool(2, ReplicaSpec(model="ponder-arith"))          # a local Ray cluster, or address="auto"
+    summary = evaluate("arith", problems, "vote", None, config, replica_pool=pool)   # eval/runner.py
     result = await pool.run(problem, "vote", config)                   # one strategy run (ponder serve)
     stream = await pool.submit(prompt, SamplingParams(n=4))            # the Generator protocol, for plain sampling
 
@@ -93,9 +93,13 @@ class Replica:
         queue: asyncio.Queue = asyncio.Queue()
 
         async def pump():
-            async for event in stream:
-                queue.put_nowait(event)
-            queue.put_nowait(None)
+            try:
+                async for event in stream:
+                    queue.put_nowait(event)
+            except Exception as error:  # the caller gets it (the backend failed), rather than waiting forever
+                queue.put_nowait(error)
+            finally:
+                queue.put_nowait(None)
         task = asyncio.ensure_future(pump())
         try:
             done = False
@@ -103,6 +107,9 @@ class Replica:
                 batch = [await queue.get()]
                 while not queue.empty():
                     batch.append(queue.get_nowait())
+                for item in batch:
+                    if isinstance(item, Exception):
+                        raise item
                 done = batch[-1] is None
                 yield [event for event in batch if event is not None]
         finally:
@@ -125,6 +132,14 @@ class ReplicaPool:
             import ray
         except ImportError:
             raise InvalidArgumentError("replicas run on Ray: pip install 'ponder[ray]'") from None
+        from ponder.backends import check_backend
+        from ponder.models import resolve
+
+        check_backend(spec.backend, spec.draft, spec.strategy)  # here, as one clear error, not inside an actor
+        if spec.backend == "local":
+            resolve(spec.model)
+        if spec.draft is not None:
+            resolve(spec.draft)
         self._ray = ray
         self._started_ray = not ray.is_initialized()
         if self._started_ray:
@@ -136,7 +151,11 @@ class ReplicaPool:
         actor = ray.remote(Replica).options(num_cpus=share, max_concurrency=10_000)
         self.spec = spec
         self.replicas = [actor.remote(spec) for _ in range(replicas)]
-        self.pids = ray.get([r.pid.remote() for r in self.replicas])  # every replica up, its model loaded
+        try:
+            self.pids = ray.get([r.pid.remote() for r in self.replicas])  # every replica up, its model loaded
+        except ray.exceptions.RayActorError as error:
+            self.close()
+            raise PonderError(f"a replica failed to start: {str(error).strip().splitlines()[-1]}") from None
         self.in_flight = [0] * replicas
         self.alive = [True] * replicas
         self.retried = 0  # units done again elsewhere after their replica died
@@ -162,47 +181,68 @@ class ReplicaPool:
         return await self._call("score", prompt, continuation, prefix)
 
     async def submit(self, prompt: Prompt, params: SamplingParams, prefix: str = "") -> Stream:
-        """Plain sampling on the least-loaded replica, streamed back in batches of events. Not retried (a stream
-        already read from cannot be replayed): samples cut off by a replica's death end as aborted. Aborted
-        whole only (ponder serve's use): one sample of a remote stream cannot be stopped alone."""
-        i = self._pick()
-        self.in_flight[i] += 1
-        batches = self.replicas[i].stream.options(num_returns="streaming").remote(prompt, params, prefix)
-        try:
-            prompt_tokens = await self._await(i, await batches.__anext__())
-        except BaseException:
-            self.in_flight[i] -= 1
-            raise
+        """Plain sampling on the least-loaded replica, streamed back in batches of events. A replica that dies
+        before the stream starts is passed over; after, its samples end as aborted (a stream already read from
+        cannot be replayed). Aborted whole only (ponder serve's use): one remote sample cannot be stopped alone."""
+        while True:
+            i = self._pick()
+            self.in_flight[i] += 1
+            batches = self.replicas[i].stream.options(num_returns="streaming").remote(prompt, params, prefix)
+            try:
+                prompt_tokens = await self._await(i, await batches.__anext__())
+                break
+            except _Died:
+                self.in_flight[i] -= 1
+                self.retried += 1
+            except BaseException:
+                self.in_flight[i] -= 1
+                raise
+        released = []
+
+        def release() -> None:  # once: when the last sample has ended, or the stream is aborted or cut off
+            if not released:
+                released.append(True)
+                self.in_flight[i] -= 1
 
         async def events():
             from ray.exceptions import TaskCancelledError
 
-            finished = set()
+            ended = set()
             try:
                 async for ref in batches:
                     for event in await self._await(i, ref):
                         if event.finished:
-                            finished.add(event.index)
+                            ended.add(event.index)
+                            if len(ended) == params.n:
+                                release()
                         yield event
             except (_Died, TaskCancelledError):
                 pass
             finally:
-                self.in_flight[i] -= 1
-            for index in sorted(set(range(params.n)) - finished):  # cut off: each sample still ends
+                release()
+            for index in sorted(set(range(params.n)) - ended):  # cut off: each sample still ends
                 yield SampleEvent(-1, index, [], "", [], finish_reason="abort")
 
         async def abort(index: int | None) -> None:
             if index is not None:
                 raise InvalidArgumentError("a replica's stream is aborted whole, not one sample at a time")
             self._ray.cancel(batches)  # cancels the replica's stream, which aborts its samples there
+            release()
 
         return Stream(events(), params.n, prompt_tokens, abort=abort, sink=self.usage)
 
     def load(self) -> dict:
-        """The engine rows of every live replica, summed (as LocalGenerator.load)."""
-        loads = [self._ray.get(r.load.remote()) for r, alive in zip(self.replicas, self.alive) if alive]
+        """The engine rows of every live replica, summed (as LocalGenerator.load); a replica that does not answer
+        within a second counts as empty."""
+        loads = []
+        for replica, alive in zip(self.replicas, self.alive):
+            if alive:
+                try:
+                    loads.append(self._ray.get(replica.load.remote(), timeout=1.0))
+                except Exception:  # dead, or busy past the timeout: a scrape must neither fail nor hang on it
+                    pass
         return {key: sum(load.get(key, 0) for load in loads) for key in ("active_rows", "waiting_rows",
-                                                                          "samples_aborted")}
+                                                                          "samples_aborted", "tokens_generated")}
 
     def close(self) -> None:
         for replica in self.replicas:
@@ -221,10 +261,14 @@ class ReplicaPool:
         while True:
             i = self._pick()
             self.in_flight[i] += 1
+            ref = getattr(self.replicas[i], method).remote(*args)
             try:
-                return await self._await(i, getattr(self.replicas[i], method).remote(*args))
+                return await self._await(i, ref)
             except _Died:
                 self.retried += 1
+            except asyncio.CancelledError:  # the caller gave up (a client gone): so does the replica
+                self._ray.cancel(ref)
+                raise
             finally:
                 self.in_flight[i] -= 1
 

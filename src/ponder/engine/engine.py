@@ -86,6 +86,7 @@ class LLMEngine:
         self.speculator = Speculator(draft, model, num_speculative_tokens) if draft is not None else None
         self.rng = random.Random(seed)
         self.samples_aborted = 0
+        self.tokens_generated = 0  # every token sampled, for samples later aborted too
         self.detokenizers: dict[int, Detokenizer] = {}
         self._ids = itertools.count()
         self.steps = 0
@@ -200,6 +201,7 @@ class LLMEngine:
                 if seq.finished:
                     break
             seq.token_ids += new
+            self.tokens_generated += len(new)
             seq.logprob_sum += sum(chosen[i][:len(new)])
             before = len(seq.text)
             delta = self.detokenizers[seq.seq_id].add(new, final=seq.finished)

@@ -81,7 +81,7 @@ class Serving:
         self._check_queue()
         body = {"id": completion_id("chatcmpl" if chat else "cmpl"),
                 "object": "chat.completion" if chat else "text_completion", "created": now(), "model": request.model}
-        echo = await self._echo(request) if not chat and request.echo else None
+        echo = await self._echo(request, _wants_logprobs(request)) if not chat and request.echo else None
         if echo is not None and request.max_tokens == 0:  # the prompt scored, nothing generated
             return body | {"choices": [_echoed(echo, {"index": i, "text": "", "finish_reason": "length",
                                                       "logprobs": _no_logprobs(request)}) for i in range(request.n)],
@@ -102,9 +102,11 @@ class Serving:
                                    body["usage"]["completion_tokens"])
         return body
 
-    async def _echo(self, request: CompletionRequest) -> dict:
-        """The prompt as `echo` returns it: its text, and its tokens' logprobs (the first has none: nothing comes
-        before it), read in one scoring pass."""
+    async def _echo(self, request: CompletionRequest, scored: bool) -> dict:
+        """The prompt as `echo` returns it: its text and, if `scored`, its tokens' logprobs (the first has none:
+        nothing comes before it), read in one scoring pass whose tokens count in the usage."""
+        if not scored:
+            return {"text": request.prompt, "prompt_tokens": 0, "logprobs": None}
         tokenizer = self.generator.tokenizer
         if tokenizer is None:
             raise InvalidArgumentError("echo needs the served model's tokenizer; this backend has none")
@@ -145,7 +147,8 @@ class Serving:
     async def stream(self, request: ChatCompletionRequest | CompletionRequest) -> AsyncIterator[str]:
         """Server-sent events in OpenAI's chunk format: the role at once; while the strategies run, progress chunks
         (no choices; `ponder`: samples started and finished, the tally of their answers); each choice's text as
-        soon as its run has decided; then the finish reasons, usage and ponder's report; then [DONE]."""
+        soon as its run has decided; then the finish reasons, usage and ponder's report; then [DONE]. Through a
+        replica pool the runs are on the replicas: no progress chunks, heartbeats only."""
         chat = isinstance(request, ChatCompletionRequest)
         route, config, verifier = self._plan(request)  # a bad request fails here, before the stream starts
         self._check_queue()
@@ -233,9 +236,9 @@ class Serving:
                                                                              logprobs=top))
             try:
                 yield stream
-            finally:
+            finally:  # counted whether the samples finished or were cut off (a client gone)
                 await asyncio.shield(stream.abort())
-        self.metrics.done(stream.usage.prompt, stream.usage.generated, time.perf_counter() - started)
+                self.metrics.done(stream.usage.prompt, stream.usage.generated, time.perf_counter() - started)
 
     def _token(self, token_id: int) -> str:
         return self.generator.tokenizer.decode([token_id])
@@ -341,7 +344,7 @@ def _echoed(echo: dict, choice: dict) -> dict:
     """A text completion's choice with the prompt before it (and its logprobs before the choice's, with each
     token's text_offset), as `echo=true` asks."""
     choice = {**choice, "text": echo["text"] + choice["text"]}
-    if choice.get("logprobs") is not None:
+    if choice.get("logprobs") is not None and echo["logprobs"] is not None:
         merged = {key: echo["logprobs"][key] + choice["logprobs"][key] for key in echo["logprobs"]}
         choice["logprobs"] = merged | {"text_offset": _offsets(merged["tokens"])}
     return choice
@@ -448,6 +451,8 @@ class _LoadCollector:
                                     value=load["waiting_rows"])
             yield CounterMetricFamily("ponder_samples_aborted", "Samples stopped before their end (decided "
                                       "strategies, clients gone)", value=load["samples_aborted"])
+            yield CounterMetricFamily("ponder_engine_tokens_generated", "Tokens the engine sampled, those of "
+                                      "samples later aborted too", value=load["tokens_generated"])
 
 
 def _sse(data: dict) -> str:
