@@ -121,15 +121,8 @@ def serve(name: str, python: Path, model: str, context: int, threads: int | None
         with open(log, "w") as sink:
             server = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=folder)
         url = f"http://127.0.0.1:{port}"
-        try:
-            wait(url + "/v1/models", server, timeout=600, log=log)
-            yield url, server
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        with _running(server, url, url + "/v1/models", timeout=600, log=log) as running:
+            yield running
 
 
 def context_length(model: str) -> int:
@@ -171,8 +164,15 @@ def ponder_serve(*args: str):
     server = subprocess.Popen([sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), *args],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
+    with _running(server, url, f"{url}/health", timeout=120) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def _running(server: subprocess.Popen, url: str, ready: str, timeout: float, log: Path | None = None):
+    """(url, server) once `ready` answers; the server stopped after (killed if it will not stop)."""
     try:
-        wait(f"{url}/health", server)
+        wait(ready, server, timeout=timeout, log=log)
         yield url, server
     finally:
         server.terminate()
