@@ -165,8 +165,6 @@ class ReplicaPool:
         if spec.backend == "local":
             from transformers import AutoTokenizer
 
-            from ponder.models import resolve
-
             self.tokenizer = AutoTokenizer.from_pretrained(resolve(spec.model))
 
     async def solve(self, problem, strategy: str, config) -> dict:
