@@ -1,10 +1,3 @@
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-
 import pytest
 
 
@@ -31,24 +24,9 @@ def shared_data():
 
 
 def serve(*args):
-    """Start `ponder serve ARGS` on a free port of 127.0.0.1; yields its URL once it answers, then stops it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=1)
-            break
-        except (urllib.error.URLError, ConnectionError):
-            if process.poll() is not None:
-                raise RuntimeError(process.stderr.read())
-            time.sleep(0.2)
-    try:
+    """Start `ponder serve ARGS` on a free port of 127.0.0.1; yields its URL once it answers, then stops it (after a
+    failed test too: a generator's loop left by an exception is closed, which stops it)."""
+    from ponder.bench.peers import ponder_serve
+
+    with ponder_serve(*args) as (url, _):
         yield url
-    finally:  # a failed test too (a generator's loop left by an exception is closed here)
-        process.terminate()
-        process.wait(timeout=30)

@@ -416,13 +416,11 @@ def serve(
         from ponder.server.app import create_app
     except ImportError:
         raise InvalidArgumentError("ponder serve needs fastapi and uvicorn: pip install 'ponder[serve]'") from None
-    from ponder.backends.local import LocalGenerator
     from ponder.server.serving import Limits, Serving
 
     generator = _replica_pool(replicas, ray_address, backend=backend, model=model, seed=seed, device=device)
     if generator is None:
-        generator = LocalGenerator(model, seed=seed, device=device) if backend == "local" else \
-            load_generators(backend, model, seed, device, None, "single")[0]
+        generator = load_generators(backend, model, seed, device, None, "single")[0]
     try:
         limits = Limits(max_n, max_budget, max_tokens, max_running, max_queue)
         app = create_app(Serving(generator, model, limits), api_key)

@@ -59,7 +59,7 @@ def run(model: str = "ponder-arith", problems: int = 200, strategy_problems: int
                 say(f"strategies: {name}@{budget} on {strategy_problems} problems through llama.cpp")
                 strategies[name] = _strategy(name, arith.problems(seed + 1, strategy_problems), remote, draft,
                                              budget)
-        return {"peer": f"llama-cpp-python {peers.version(python, 'llama_cpp')}", "model": model,
+        return {"peer": peers.describe("llamacpp", python), "model": model,
                 "gguf": "f32", "greedy": greedy, "strategies": strategies}
     finally:
         local.close()

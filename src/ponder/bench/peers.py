@@ -83,9 +83,12 @@ def find(name: str, install: bool = False, progress=None) -> Path:
     return python
 
 
-def version(python: Path, module: str) -> str:
-    return subprocess.run([str(python), "-c", f"import {module}; print({module}.__version__)"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+def describe(name: str, python: Path) -> str:
+    """The peer as installed: its package and version, e.g. "llama-cpp-python 0.3.36"."""
+    peer = PEERS[name]
+    version = subprocess.run([str(python), "-c", f"import {peer.module}; print({peer.module}.__version__)"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    return f"{peer.requirement.split('[')[0].split('==')[0]} {version}"
 
 
 @contextlib.contextmanager

@@ -60,8 +60,7 @@ def run(peer: str, model: str = "ponder-arith", install: bool = False, progress=
         ours, theirs = (_figure(timed[side][case]) for side in ("ponder", peer))
         cases[case] = {"ponder": ours, peer: theirs,
                        "ratio": round(ours["tokens_per_s"] / theirs["tokens_per_s"], 3)}
-    version = peers.version(python, peers.PEERS[peer].module)
-    return {"peer": f"{peers.PEERS[peer].requirement.split('[')[0].split('==')[0]} {version}", "model": model,
+    return {"peer": peers.describe(peer, python), "model": model,
             "new_tokens": new_tokens, "cases": cases,
             "ratio": {case: figures["ratio"] for case, figures in cases.items()}}
 

@@ -85,8 +85,7 @@ class Serving:
         if echo is not None and request.max_tokens == 0:  # the prompt scored, nothing generated
             return body | {"choices": [_echoed(echo, {"index": i, "text": "", "finish_reason": "length",
                                                       "logprobs": _no_logprobs(request)}) for i in range(request.n)],
-                           "usage": _usage(echo["prompt_tokens"], 0), "ponder": {"strategy": "single", "budget": 1,
-                                                                                "samples": 0}}
+                           "usage": _usage(echo["prompt_tokens"], 0), "ponder": _plain_report(0)}
         if route.strategy == "single":  # a plain model: its n samples as they are (one prompt, computed once)
             body |= await self._complete_samples(request, config, chat)
         else:
@@ -142,7 +141,7 @@ class Serving:
             choices.append({"index": i, **body, "finish_reason": _finish(stream.finish_reasons[i]),
                             "stop_reason": stream.stop_strings[i], "logprobs": merged if wanted else None})
         return {"choices": choices, "usage": _usage(stream.usage.prompt, stream.usage.generated),
-                "ponder": {"strategy": "single", "budget": 1, "samples": request.n}}
+                "ponder": _plain_report(request.n)}
 
     async def stream(self, request: ChatCompletionRequest | CompletionRequest) -> AsyncIterator[str]:
         """Server-sent events in OpenAI's chunk format: the role at once; while the strategies run, progress chunks
@@ -221,7 +220,7 @@ class Serving:
                                         "finish_reason": _finish(stream.finish_reasons.get(i, "stop")),
                                         "stop_reason": stream.stop_strings.get(i)} for i in range(request.n)],
                            "usage": _usage(stream.usage.prompt, stream.usage.generated),
-                           "ponder": {"strategy": "single", "budget": 1, "samples": request.n}})
+                           "ponder": _plain_report(request.n)})
         yield "data: [DONE]\n\n"
 
     @contextlib.asynccontextmanager
@@ -396,6 +395,11 @@ def _spent(results: list[Result]) -> tuple[int, int]:
 
 def _usage(prompt: int, generated: int) -> dict:
     return {"prompt_tokens": prompt, "completion_tokens": generated, "total_tokens": prompt + generated}
+
+
+def _plain_report(samples: int) -> dict:
+    """ponder's account of a plain model's request: no strategy, its samples."""
+    return {"strategy": "single", "budget": 1, "samples": samples}
 
 
 def _report(route: Route, config: StrategyConfig, results: list[Result]) -> dict:
