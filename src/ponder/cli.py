@@ -11,13 +11,11 @@ import contextlib
 import hashlib
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ponder.backends import load_generators
 from ponder.errors import InvalidArgumentError, PonderError
 from ponder.models import DEFAULT_MODEL
 
@@ -48,48 +46,39 @@ OPTION_HELP = ("A strategy option, KEY=VALUE (repeatable), e.g. --option confide
                "STRATEGY.KEY=VALUE sets it for that strategy only (in a grid).")
 
 
-def _replica_pool(replicas: int | None, address: str | None, **spec):
-    """A pool of `replicas` generator replicas on Ray (None without --replicas)."""
+def _runtime(choice, strategies: list[str], replicas: int | None = None, address: str | None = None,
+             plain: bool = False):
+    """The runtime of what the user chose: ponder's engine (or a server's client) here, or `replicas` of it on Ray."""
     if replicas is None:
         if address is not None:
             raise InvalidArgumentError("--ray-address needs --replicas")
-        return None
-    from ponder.distributed.pool import ReplicaPool, ReplicaSpec
+        from ponder.runtime import Runtime
 
-    return ReplicaPool(replicas, ReplicaSpec(**spec), address)
+        return Runtime(choice, strategies, plain=plain)
+    from ponder.distributed.pool import ReplicaPool
+
+    return ReplicaPool(replicas, choice, strategies, plain=plain, address=address)
 
 
-def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int, options: list[str] | None = None,
-                     verifier: str | None = None):
+def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int, options: list[str] | None = None):
     """The strategy's config; every name checked before a model is loaded."""
     from ponder.backends.base import SamplingParams
-    from ponder.strategies import STRATEGIES, StrategyConfig
-    from ponder.verifiers import VERIFIERS
+    from ponder.runtime import entry
+    from ponder.strategies import StrategyConfig
 
-    if strategy not in STRATEGIES:
-        raise InvalidArgumentError(f"unknown strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
-    if verifier is not None and verifier.partition(":")[0] not in VERIFIERS:
-        raise InvalidArgumentError(f"unknown verifier {verifier!r}; choose from {list(VERIFIERS)} (or orm:MODEL)")
+    entry(strategy)
     parsed = {}
     for option in options or []:
         key, sep, value = option.partition("=")
         if not sep or not key:
             raise InvalidArgumentError(f"--option {option!r} is not KEY=VALUE")
         only, dot, key = key.strip().rpartition(".")
-        if dot and only not in STRATEGIES:
-            raise InvalidArgumentError(f"--option {option!r}: {only!r} is not a strategy")
+        if dot:
+            entry(only)
         if not dot or only == strategy:
             parsed[key.replace("-", "_")] = value.strip()
     return StrategyConfig(budget=budget, sampling=SamplingParams(temperature=temperature, max_tokens=max_tokens),
                           options=parsed)
-
-
-def _verifier(name: str | None, device: str, generator):
-    if name is None:
-        return None
-    from ponder.verifiers import load
-
-    return load(name, device=device, generator=generator)
 
 
 @app.command()
@@ -113,25 +102,24 @@ def solve(
     Example: ponder solve "Mia has 23 pens. She buys 15 more. How many pens does she have now?"
     --strategy adaptive-vote --budget 32
     """
-    from ponder.strategies import STRATEGIES
-    from ponder.tasks import arith
+    from ponder.runtime import Choice, Runtime, entry
+    from ponder.tasks.question import Question
 
-    config = _strategy_config(strategy, budget, temperature, max_tokens, option, verifier)
+    config = _strategy_config(strategy, budget, temperature, max_tokens, option)
     if not question.strip():
         raise InvalidArgumentError("the question is empty")
-    generator, drafter = load_generators(backend, model, seed, device, draft, strategy)
-    checker = _verifier(verifier, device, generator)
-    config = replace(config, draft=drafter)
-    problem = arith.Problem(id="question", question=question, solution="", answer=None, level=0)
-    live = not as_json and sys.stderr.isatty()
-    if live:
-        from ponder.live import Watched
+    if not entry(strategy).model:
+        raise InvalidArgumentError(f"{strategy} answers with a dataset's own solution, and a question has none: "
+                                   f"use it with ponder eval --strategy {strategy}")
+    problem = Question.asked(question)
+    with Runtime(Choice(backend, model, draft, verifier, device, seed), [strategy]) as runtime:
+        if not as_json and sys.stderr.isatty():  # the live view: every sample and the tally, as they come
+            from ponder.live import Watched
 
-        generator = Watched(generator, problem.extract, f"{strategy}@{budget}: {question}")
-        with generator:
-            result = asyncio.run(STRATEGIES[strategy](problem, generator, checker, config))
-    else:
-        result = asyncio.run(STRATEGIES[strategy](problem, generator, checker, config))
+            with Watched(runtime.generator, problem.extract, f"{strategy}@{budget}: {question}") as watched:
+                result = asyncio.run(runtime.solve(problem, strategy, config, observe=lambda _: watched))
+        else:
+            result = asyncio.run(runtime.solve(problem, strategy, config))
     if as_json:
         print(json.dumps(result.to_dict()))
         return
@@ -190,6 +178,7 @@ def evaluate(
     Example: ponder eval --task gsm8k --data ../shared/data/gsm8k/test.jsonl --strategy reference
     """
     from ponder import tasks
+    from ponder.runtime import Choice, entry
 
     strategies = [name.strip() for name in (strategy or "").split(",") if name.strip()]
     budgets = _budgets(budget)
@@ -197,19 +186,16 @@ def evaluate(
         raise InvalidArgumentError("say what to run: --strategy NAME[,NAME...] and/or --pool N")
     if pool is not None and pool < 1:
         raise InvalidArgumentError(f"pool={pool} must be >= 1")
-    grid = [(name, b) for name in strategies for b in (budgets if name != "reference" else [1])]
-    configs = {(name, b): _strategy_config(name, b, temperature, max_tokens, option if name != "reference" else None,
-                                           verifier) for name, b in grid}
-    problems = tasks.load(task, seed, limit, data, style)
-    needs_model = pool is not None or any(name != "reference" for name in strategies)
-    kind = "spec-reason" if "spec-reason" in strategies else strategies[0] if strategies else "vote"
     if replicas is not None and pool is not None:
         raise InvalidArgumentError("--replicas runs --strategy grids; --pool draws its samples on one engine")
-    replica_pool = _replica_pool(replicas, ray_address, backend=backend, model=model, seed=seed, device=device,
-                                 draft=draft, strategy=kind, verifier=verifier)
-    generator, drafter = (load_generators(backend, model, seed, device, draft, kind)
-                          if needs_model and replica_pool is None else (None, None))
-    checker = _verifier(verifier, device, generator) if replica_pool is None else None
+    modelled = {name: entry(name).model for name in strategies}  # reference asks no model: one budget, no options
+    grid = [(name, b) for name in strategies for b in (budgets if modelled[name] else [1])]
+    configs = {(name, b): _strategy_config(name, b, temperature, max_tokens, option if modelled[name] else None)
+               for name, b in grid}
+    problems = tasks.load(task, seed, limit, data, style)
+    needs_model = pool is not None or any(modelled.values())
+    runtime = _runtime(Choice(backend, model, draft, verifier, device, seed), strategies, replicas, ray_address,
+                       plain=pool is not None)
     records = _records(out, task=task, data=data, style=style, model=model if needs_model else None, draft=draft,
                        temperature=temperature, max_tokens=max_tokens, seed=seed, verifier=verifier,
                        backend=backend) if out else None
@@ -225,30 +211,27 @@ def evaluate(
 
             save_summaries(out, [summary])
     # Ray prints notices (a replica that died) on stdout, which --json keeps for the summaries alone
-    with contextlib.redirect_stdout(sys.stderr) if replica_pool is not None else contextlib.nullcontext():
+    with contextlib.redirect_stdout(sys.stderr) if replicas is not None else contextlib.nullcontext():
         try:
             from ponder.eval.runner import evaluate as run_eval
 
             for name, b in grid:
-                config = replace(configs[name, b], draft=drafter if name == "spec-reason" else None)
-                finished(run_eval(task, problems, name, generator, config, verifier=checker, records=records,
-                                  progress=progress, concurrency=concurrency, seed=seed,
-                                  replica_pool=replica_pool if name != "reference" else None, **meta))
+                finished(run_eval(task, problems, name, runtime, configs[name, b], records=records,
+                                  progress=progress, concurrency=concurrency, seed=seed, **meta))
             if pool is not None:
+                from ponder.backends.base import SamplingParams
                 from ponder.eval.pool import draw_pool
 
-                finished(draw_pool(task, problems, pool, generator,
-                                   _strategy_config("vote", pool, temperature, max_tokens), verifier=checker,
-                                   records=records, progress=progress, concurrency=concurrency, seed=seed, **meta))
+                sampling = SamplingParams(temperature=temperature, max_tokens=max_tokens)
+                finished(draw_pool(task, problems, pool, runtime, sampling, records=records, progress=progress,
+                                   concurrency=concurrency, seed=seed, **meta))
         finally:
             if records is not None:
                 records.close()
-            for engine in (generator, drafter, replica_pool):  # before exiting, even on an error: a worker killed
-                if engine is not None and hasattr(engine, "close"):  # mid-step aborts
-                    engine.close()
-    if replica_pool is not None and replica_pool.retried:
-        dead = replica_pool.alive.count(False)
-        print(f"ponder eval: {dead} of {replicas} replicas died; {replica_pool.retried} problems they held ran again "
+            runtime.close()  # before exiting, even on an error: a worker killed mid-step aborts
+    if replicas is not None and runtime.retried:
+        dead = runtime.alive.count(False)
+        print(f"ponder eval: {dead} of {replicas} replicas died; {runtime.retried} problems they held ran again "
               "on another", file=sys.stderr)
     if as_json:
         for summary in summaries:
@@ -418,16 +401,11 @@ def serve(
         raise InvalidArgumentError("ponder serve needs fastapi and uvicorn: pip install 'ponder[serve]'") from None
     from ponder.server.serving import Limits, Serving
 
-    generator = _replica_pool(replicas, ray_address, backend=backend, model=model, seed=seed, device=device)
-    if generator is None:
-        generator = load_generators(backend, model, seed, device, None, "single")[0]
-    try:
-        limits = Limits(max_n, max_budget, max_tokens, max_running, max_queue)
-        app = create_app(Serving(generator, model, limits), api_key)
-        uvicorn.run(app, host=host, port=port, log_level="warning")
-    finally:
-        if hasattr(generator, "close"):
-            generator.close()
+    from ponder.runtime import Choice
+
+    limits = Limits(max_n, max_budget, max_tokens, max_running, max_queue)
+    with _runtime(Choice(backend, model, device=device, seed=seed), [], replicas, ray_address, plain=True) as runtime:
+        uvicorn.run(create_app(Serving(runtime, limits), api_key), host=host, port=port, log_level="warning")
 
 
 @app.command()
@@ -576,13 +554,13 @@ def demo(
     """The main job in one screen: one sample against a majority vote of many, on held-out arith problems."""
     from ponder import tasks
     from ponder.eval.runner import evaluate as run_eval
+    from ponder.runtime import Choice, Runtime
 
     problems = tasks.load("arith", seed, limit)
-    generator, _ = load_generators("local", model, seed, "cpu", None, "vote")
-    summaries = [
-        run_eval("arith", problems, strategy, generator, _strategy_config(strategy, b, 0.7, 256), model=model)
-        for strategy, b in (("single", 1), ("vote", budget))
-    ]
+    runs = [("single", 1), ("vote", budget)]
+    with Runtime(Choice(model=model, seed=seed), [name for name, _ in runs]) as runtime:
+        summaries = [run_eval("arith", problems, name, runtime, _strategy_config(name, b, 0.7, 256), model=model)
+                     for name, b in runs]
     _print_table(summaries)
     gain = summaries[1]["accuracy"] - summaries[0]["accuracy"]
     cost = summaries[1]["tokens_generated_per_problem"] / max(summaries[0]["tokens_generated_per_problem"], 1)
@@ -646,9 +624,9 @@ def main() -> None:
         message = error.format_message() if hasattr(error, "format_message") else str(error)
         print(f"ponder: error: {' '.join(message.split())}", file=sys.stderr)
         sys.exit(2)
-    except PonderError as error:
+    except PonderError as error:  # bad input exits 2; an engine, backend or replica that failed exits 1
         print(f"ponder: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(error.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -49,6 +49,12 @@ class Watched:
                     ) -> list[float] | list[list[float]]:
         return await self.generator.score(prompt, continuation, prefix)
 
+    def load(self) -> dict:
+        return self.generator.load()
+
+    def close(self) -> None:
+        """A view owns nothing: the generator it watches is closed by whoever built it."""
+
     def progress(self) -> dict:
         """Samples started and finished so far, and the tally of their answers (most votes first)."""
         tally = Counter(str(row["answer"]) for row in self.samples if row.get("answer") is not None)

@@ -145,7 +145,8 @@ class Stream:
 
 
 class Generator(Protocol):
-    """A model that samples. Implementations: LocalGenerator (ponder's engine)."""
+    """A model that samples. Implementations: LocalGenerator (ponder's engine), OpenAIGenerator (a server),
+    distributed.ReplicaGenerator (replicas), live.Watched (a view of another)."""
 
     name: str
     usage: TokenUsage  # everything spent since construction
@@ -157,6 +158,15 @@ class Generator(Protocol):
         """The logprob of each token of `continuation`, after the prompt and `prefix`. A list of segments
         (steps, one after another) is read in the same single pass, each segment tokenized on its own, and
         gives one list of logprobs per segment."""
+        ...
+
+    def load(self) -> dict:
+        """What it holds now, for /metrics: {"active_rows", "waiting_rows", "samples_aborted", "tokens_generated"};
+        {} where it cannot tell (a remote server)."""
+        ...
+
+    def close(self) -> None:
+        """Free what it holds (an engine's worker thread); it samples no more."""
         ...
 
 

@@ -26,7 +26,7 @@ import weakref
 from dataclasses import replace
 
 from ponder.backends.base import Prompt, SampleEvent, SamplingParams, Stream, TokenUsage, prompt_text
-from ponder.errors import InvalidArgumentError
+from ponder.errors import BackendError, InvalidArgumentError, PonderError
 
 
 class OpenAIGenerator:
@@ -72,6 +72,12 @@ class OpenAIGenerator:
 
             self._per_loop[loop] = (AsyncOpenAI(**self._client_args), asyncio.Semaphore(self._concurrency))
         return self._per_loop[loop]
+
+    def load(self) -> dict:
+        return {}  # the server's own rows are its business (its /metrics)
+
+    def close(self) -> None:
+        """Nothing to stop here: each event loop's HTTP client closes with its loop."""
 
     async def submit(self, prompt: Prompt, params: SamplingParams, prefix: str = "") -> Stream:
         if prefix and self.tokenizer is None:
@@ -190,7 +196,8 @@ class OpenAIGenerator:
                 queue.put_nowait(piece)
         except Exception as error:  # the server failed this sample after its retries: the strategy learns it
             ended.add(index)
-            queue.put_nowait(error)
+            queue.put_nowait(error if isinstance(error, PonderError) else
+                             BackendError(f"{self.base_url}: {type(error).__name__}: {error}"))
             return
         if not counted and self.tokenizer is not None:  # no usage came (closed at a stop string, or a server that
             tokens = len(self.tokenizer(prompt_text(self.tokenizer, prompt, prefix),  # sends none): counted here

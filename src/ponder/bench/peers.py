@@ -22,13 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ponder.errors import PonderError
-
-
-class PeerMissing(PonderError):
-    """The peer is not installed and installing it was not asked for: the benchmark is skipped, saying so."""
-
-    code = "peer_missing"
+from ponder.errors import PeerMissing, PonderError
 
 
 @dataclass(frozen=True)

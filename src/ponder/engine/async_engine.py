@@ -15,13 +15,7 @@ from typing import Any, Callable
 from ponder.engine.engine import LLMEngine, SampleOutput
 from ponder.engine.request import SampleEvent
 from ponder.engine.sampling_params import SamplingParams
-from ponder.errors import PonderError
-
-
-class EngineDeadError(PonderError):
-    """The engine's worker failed or was closed; no request can run on it any more."""
-
-    code = "engine_dead"
+from ponder.errors import EngineDeadError
 
 
 class RequestStream:

@@ -14,26 +14,29 @@ from dataclasses import replace
 
 import numpy as np
 
-from ponder.backends.base import Generator
+from ponder.backends.base import SamplingParams
 from ponder.eval import metrics
 from ponder.eval.records import RecordFile
-from ponder.eval.runner import grade_answer, problem_seed, run_units
-from ponder.strategies import STRATEGIES, StrategyConfig
+from ponder.eval.runner import grade_answer, run_units
+from ponder.runtime import Runtime
+from ponder.seeds import derive_seed
+from ponder.strategies import StrategyConfig
 from ponder.tasks import Problem
-from ponder.verifiers import Verifier
 from ponder.verifiers.answer import classes
 
 
-def draw_pool(task: str, problems: list[Problem], n: int, generator: Generator, config: StrategyConfig, *,
-              verifier: Verifier | None = None, records: RecordFile | None = None, progress: bool = True,
-              concurrency: int | None = None, seed: int = 0, **meta) -> dict:
-    """Draw `n` samples per problem (every one run to its end, nothing stopped early) and summarize the pool."""
+def draw_pool(task: str, problems: list[Problem], n: int, runtime: Runtime, sampling: SamplingParams, *,
+              records: RecordFile | None = None, progress: bool = True, concurrency: int | None = None, seed: int = 0,
+              **meta) -> dict:
+    """Draw `n` samples per problem (every one run to its end, nothing stopped early: a vote of `n`, all kept)
+    and summarize the pool; the runtime's verifier, if one was chosen, scores every sample (best@k)."""
     name = f"pool@{n}"
-    config = replace(config, budget=n, options={})
+    config = StrategyConfig(budget=n, sampling=sampling)
+    verifier = runtime.verifier(runtime.choice.verifier)
 
     async def unit(problem: Problem) -> dict:
-        seeded = replace(config, sampling=replace(config.sampling, seed=problem_seed(seed, problem.id)))
-        result = await STRATEGIES["vote"](problem, generator, None, seeded)
+        seeded = replace(config, sampling=replace(config.sampling, seed=derive_seed(seed, problem.id)))
+        result = await runtime.solve(problem, "vote", seeded)
         candidates = result.candidates
         correct = await asyncio.gather(*(grade_answer(problem, c.answer) for c in candidates))
         scores = await verifier.score(problem, [c.text for c in candidates]) if verifier else None

@@ -11,50 +11,44 @@ as it finishes and units already there are skipped; the summary is computed from
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections import defaultdict
 from dataclasses import replace
 from typing import Awaitable, Callable
 
-from ponder.backends.base import Generator
 from ponder.errors import InvalidArgumentError
 from ponder.eval.metrics import bootstrap_ci
 from ponder.eval.records import RecordFile
 from ponder.progress import progress_bar
-from ponder.strategies import STRATEGIES, StrategyConfig
+from ponder.runtime import Runtime
+from ponder.seeds import derive_seed
+from ponder.strategies import Result, StrategyConfig
 from ponder.tasks import Problem
-from ponder.verifiers import Verifier
 from ponder.verifiers.answer import grade
 
 
-def evaluate(task: str, problems: list[Problem], strategy: str, generator: Generator | None, config: StrategyConfig,
-             *, verifier: Verifier | None = None, records: RecordFile | None = None, progress: bool = True,
-             concurrency: int | None = None, seed: int = 0, replica_pool=None, **meta) -> dict:
-    """Evaluate `strategy` on `problems`; returns the summary (see DESIGN.md, `ponder eval --json`).
+def evaluate(task: str, problems: list[Problem], strategy: str, runtime: Runtime, config: StrategyConfig, *,
+             records: RecordFile | None = None, progress: bool = True, concurrency: int | None = None, seed: int = 0,
+             **meta) -> dict:
+    """Evaluate `strategy` on `problems` through `runtime` (a Runtime, or a distributed.ReplicaPool whose runs are
+    on replicas); returns the summary (see DESIGN.md, `ponder eval --json`). Records are written here, by the
+    caller's process alone, so each is written once.
 
     `concurrency` caps the problems in flight at once (None: all of them, the most throughput; 1: one at a
-    time, so `wall_s_per_problem` is each problem's latency). `replica_pool` (a distributed.ReplicaPool, or
-    anything with its `async solve(problem, strategy, config) -> record`) runs each problem on one of its
-    replicas instead of on `generator`; the records are written here either way, so each is written once."""
-    if strategy not in STRATEGIES:
-        raise InvalidArgumentError(f"unknown strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
+    time, so `wall_s_per_problem` is each problem's latency)."""
+    declared, verifier = runtime.check(strategy)
     name = unit_name(strategy, config)
 
     async def unit(problem: Problem) -> dict:
-        seeded = replace(config, sampling=replace(config.sampling, seed=problem_seed(seed, problem.id)))
-        if replica_pool is not None:
-            return await replica_pool.solve(problem, strategy, seeded)
-        return await solve(problem, strategy, generator, verifier, seeded)
+        seeded = replace(config, sampling=replace(config.sampling, seed=derive_seed(seed, problem.id)))
+        return await record(problem, name, await runtime.solve(problem, strategy, seeded))
 
     started = time.perf_counter()
     done, new = run_units(problems, lambda p: f"{name}/{p.id}", unit, records, progress, name, concurrency)
     wall_s = time.perf_counter() - started
     return summarize(done, task=task, strategy=strategy, budget=config.budget, wall_s=wall_s, new=new,
                      concurrency=concurrency or len(problems), temperature=config.sampling.temperature,
-                     verifier=verifier.name if verifier else replica_pool.spec.verifier if replica_pool else None,
-                     seed=seed, options=dict(config.options),
-                     **meta)
+                     verifier=verifier, seed=seed, options=dict(config.options), **meta)
 
 
 def unit_name(strategy: str, config: StrategyConfig) -> str:
@@ -63,12 +57,10 @@ def unit_name(strategy: str, config: StrategyConfig) -> str:
     return f"{strategy}{f'[{options}]' if options else ''}@{config.budget}"
 
 
-async def solve(problem: Problem, strategy: str, generator: Generator, verifier: Verifier | None,
-                config: StrategyConfig) -> dict:
-    """One unit of work: `strategy` on `problem` (its sampling already seeded), graded; its record."""
-    result = await STRATEGIES[strategy](problem, generator, verifier, config)
+async def record(problem: Problem, unit: str, result: Result) -> dict:
+    """One unit of work's record: the strategy's Result on `problem`, graded."""
     return {
-        "key": f"{unit_name(strategy, config)}/{problem.id}",
+        "key": f"{unit}/{problem.id}",
         "id": problem.id,
         "level": problem.level,
         "reference": problem.answer,
@@ -159,11 +151,6 @@ def run_units(problems: list[Problem], key: Callable[[Problem], str], unit: Call
     new = asyncio.run(all_units()) if todo else []
     by_key = {r["key"]: r for r in (records.records if records is not None else new)}
     return [by_key[key(p)] for p in problems], len(new)
-
-
-def problem_seed(seed: int, problem_id: str) -> int:
-    """The sampling seed of one problem: the same for the same run seed and problem, on every machine."""
-    return int.from_bytes(hashlib.sha256(f"{seed}/{problem_id}".encode()).digest()[:8], "little") >> 2
 
 
 async def grade_answer(problem: Problem, answer) -> bool:

@@ -13,9 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException
 
-from ponder.errors import InvalidArgumentError, PonderError
+from ponder.errors import PonderError
 from ponder.server.protocol import ChatCompletionRequest, CompletionRequest, now
-from ponder.server.serving import ModelNotServedError, OverloadedError, Serving
+from ponder.server.serving import Serving
 
 
 def error(status: int, message: str, kind: str, code: str | None = None, param: str | None = None,
@@ -52,21 +52,10 @@ def create_app(serving: Serving, api_key: str | None = None) -> FastAPI:
     async def http_error(request: Request, exc: HTTPException):
         return error(exc.status_code, str(exc.detail), "invalid_request_error")
 
-    @app.exception_handler(ModelNotServedError)
-    async def not_served(request: Request, exc: ModelNotServedError):
-        return error(404, str(exc), "invalid_request_error", exc.code, "model")
-
-    @app.exception_handler(OverloadedError)
-    async def overloaded(request: Request, exc: OverloadedError):
-        return error(429, str(exc), "rate_limit_error", exc.code, headers={"Retry-After": "1"})
-
-    @app.exception_handler(InvalidArgumentError)
-    async def invalid_argument(request: Request, exc: InvalidArgumentError):
-        return error(400, str(exc), "invalid_request_error", exc.code)
-
     @app.exception_handler(PonderError)
-    async def ponder_error(request: Request, exc: PonderError):
-        return error(500, str(exc), "server_error", exc.code)
+    async def ponder_error(request: Request, exc: PonderError):  # each error class carries its status and type
+        return error(exc.status, str(exc), exc.kind, exc.code, exc.param,
+                     headers={"Retry-After": "1"} if exc.status == 429 else None)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

@@ -1,6 +1,6 @@
 """The OpenAI-compatible wire format: requests, responses and errors (pydantic), and the model-name syntax that
 picks a strategy: `[STRATEGY[@BUDGET]/]MODEL`, e.g. `adaptive-vote@32/ponder-arith` (a plain `ponder-arith`
-means `single`)."""
+is the model itself: its samples as they are)."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def now() -> int:
 class Route(BaseModel):
     """A model name read: the strategy and budget it asks for, and the model behind it."""
 
-    strategy: str = "single"
+    strategy: str | None = None  # None: the plain model, its samples as they are
     budget: int = 1
     model: str
 
@@ -94,4 +94,4 @@ def parse_model(name: str) -> Route:
 def _strategies() -> list[str]:
     from ponder.strategies import STRATEGIES
 
-    return sorted(name for name in STRATEGIES if name != "reference")
+    return sorted(name for name, entry in STRATEGIES.items() if entry.model)

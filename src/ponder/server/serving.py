@@ -1,7 +1,7 @@
 """Requests to strategies: a chat or text completion runs the strategy its model name (or `ponder` object)
 asks for, `n` times at once, and answers with each run's chosen candidate.
 
-    serving = Serving(LocalGenerator("ponder-arith"), "ponder-arith", Limits())
+    serving = Serving(Runtime(Choice(model="ponder-arith"), plain=True), Limits())
     body = await serving.complete(ChatCompletionRequest(model="vote@8/ponder-arith", messages=[...]))
 """
 
@@ -12,28 +12,18 @@ import contextlib
 import itertools
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator
 
-from ponder.backends.base import Generator, Prompt, SamplingParams
-from ponder.errors import InvalidArgumentError, PonderError
+from ponder.backends.base import Prompt, SamplingParams
+from ponder.errors import InvalidArgumentError, ModelNotFoundError, OverloadedError, PonderError
 from ponder.live import Watched
+from ponder.runtime import Runtime
+from ponder.seeds import derive_seed
 from ponder.server.protocol import (ChatCompletionRequest, CompletionRequest, Route, completion_id, now,
                                     parse_model)
-from ponder.strategies import STRATEGIES, Result, StrategyConfig
-from ponder.tasks.base import Problem, extract_math
-
-
-class ModelNotServedError(PonderError):
-    """The request names a model this server does not serve (HTTP 404)."""
-
-    code = "model_not_found"
-
-
-class OverloadedError(PonderError):
-    """Every slot is busy and the queue is full (HTTP 429, with Retry-After)."""
-
-    code = "overloaded"
+from ponder.strategies import Result, StrategyConfig
+from ponder.tasks.question import Question
 
 
 HEARTBEAT_S = 0.25  # while a stream waits for its strategies, how often it checks that its client is still there
@@ -50,26 +40,12 @@ class Limits:
     max_queue: int = 256  # requests waiting for a slot; one more is refused with 429
 
 
-@dataclass(frozen=True)
-class RequestProblem(Problem):
-    """A request as a problem: its prompt as the client sent it (chat messages or a text), answers read the way
-    a math answer is (the last \\boxed{}, "Answer: N", "the answer is ...", else the last number)."""
-
-    messages: Any = field(default=None, repr=False)
-
-    def prompt(self) -> Prompt:
-        return self.messages
-
-    def extract(self, text: str) -> Any:
-        return extract_math(text)
-
-
 class Serving:
-    def __init__(self, generator: Generator, model: str, limits: Limits = Limits(), verifiers: dict | None = None):
-        self.generator = generator
-        self.model = model
+    def __init__(self, runtime: Runtime, limits: Limits = Limits()):
+        self.runtime = runtime  # a Runtime, or a distributed.ReplicaPool
+        self.generator = runtime.generator  # plain sampling
+        self.model = runtime.choice.model
         self.limits = limits
-        self.verifiers = verifiers if verifiers is not None else {}
         self.metrics = Metrics(self)
         self.waiting = 0  # requests queued for a slot
         self._slots = asyncio.Semaphore(limits.max_running)
@@ -86,7 +62,7 @@ class Serving:
             return body | {"choices": [_echoed(echo, {"index": i, "text": "", "finish_reason": "length",
                                                       "logprobs": _no_logprobs(request)}) for i in range(request.n)],
                            "usage": _usage(echo["prompt_tokens"], 0), "ponder": _plain_report(0)}
-        if route.strategy == "single":  # a plain model: its n samples as they are (one prompt, computed once)
+        if route.strategy is None:  # a plain model: its n samples as they are (one prompt, computed once)
             body |= await self._complete_samples(request, config, chat)
         else:
             async with self._slot():
@@ -160,20 +136,19 @@ class Serving:
                 async for chunk in chunks():
                     yield chunk
             except PonderError as error:  # after the headers: the error goes out as an event (OpenAI's way)
-                yield _sse({"error": {**error.to_dict(), "type": "invalid_request_error"
-                                      if isinstance(error, InvalidArgumentError) else "server_error", "param": None}})
+                yield _sse({"error": error.to_dict()})
 
         async def chunks() -> AsyncIterator[str]:
             if chat:
                 yield _sse(base | {"choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
                                                 "finish_reason": None} for i in range(request.n)]})
-            if route.strategy == "single":  # nothing to decide: every token goes out as it is made
+            if route.strategy is None:  # nothing to decide: every token goes out as it is made
                 async for chunk in self._stream_samples(request, config, base, chat):
                     yield chunk
                 return
             async with self._slot():
                 started = time.perf_counter()
-                watched = Watched(self.generator, extract_math, request.model)  # counts, for progress chunks
+                watched = Watched(self.generator, Question.asked("").extract, request.model)  # for progress chunks
                 runs = [asyncio.ensure_future(self._one(request, route, config, verifier, i, watched))
                         for i in range(request.n)]
                 sent = None
@@ -267,14 +242,20 @@ class Serving:
             route = route.model_copy(update={k: v for k, v in (("strategy", options.strategy),
                                                                 ("budget", options.budget)) if v is not None})
         if route.model != self.model:
-            raise ModelNotServedError(f"model {route.model!r} is not served here; this server serves "
+            raise ModelNotFoundError(f"model {route.model!r} is not served here; this server serves "
                                       f"{self.model!r} (as [STRATEGY[@BUDGET]/]{self.model})")
-        if route.strategy not in STRATEGIES or route.strategy == "reference":
-            raise InvalidArgumentError(f"unknown strategy {route.strategy!r}")
-        if _wants_logprobs(request) and route.strategy != "single":
+        verifier = options.verifier if options else None
+        if route.strategy is not None:
+            declared, verifier = self.runtime.check(route.strategy, verifier)
+            if not declared.model:
+                raise InvalidArgumentError(f"{route.strategy} answers with a dataset's own solution; a request has "
+                                           "none")
+        elif verifier is not None or options is not None and options.options:
+            raise InvalidArgumentError("a verifier and options are a strategy's; name a strategy too")
+        if _wants_logprobs(request) and route.strategy is not None:
             raise InvalidArgumentError("logprobs are returned by a plain model (no strategy); a strategy's answer "
                                        "is a choice among samples")
-        if getattr(request, "echo", False) and (request.stream or route.strategy != "single"):
+        if getattr(request, "echo", False) and (request.stream or route.strategy is not None):
             raise InvalidArgumentError("echo is answered by a plain model (no strategy), unstreamed")
         if request.max_tokens == 0 and not getattr(request, "echo", False):
             raise InvalidArgumentError("max_tokens=0 asks for nothing; with echo=true it scores the prompt")
@@ -288,40 +269,22 @@ class Serving:
         sampling = SamplingParams(temperature=request.temperature, top_p=request.top_p, max_tokens=max_tokens,
                                   stop=stop, seed=request.seed, ignore_eos=request.ignore_eos)
         config = StrategyConfig(budget=route.budget, sampling=sampling, options=options.options if options else {})
-        verifier = options.verifier if options else None
-        if verifier is not None:
-            from ponder.verifiers import VERIFIERS
-
-            if verifier.partition(":")[0] not in VERIFIERS:
-                raise InvalidArgumentError(f"unknown verifier {verifier!r}; choose from {list(VERIFIERS)}")
-            if not hasattr(self.generator, "run"):
-                self._verifier(verifier)  # loaded now, so a bad one fails before a stream starts
         return route, config, verifier
-
-    def _verifier(self, name: str | None):
-        if name is None:
-            return None
-        if name not in self.verifiers:
-            from ponder.verifiers import load
-
-            self.verifiers[name] = load(name, generator=self.generator)
-        return self.verifiers[name]
 
     async def _run(self, request, route, config, verifier) -> list[Result]:
         done = await asyncio.gather(*(self._one(request, route, config, verifier, i) for i in range(request.n)))
         return [result for _, result in done]
 
-    async def _one(self, request, route, config, verifier: str | None, i: int, generator: Generator | None = None
+    async def _one(self, request, route, config, verifier: str | None, i: int, watched: Watched | None = None
                    ) -> tuple[int, Result]:
-        """One run of the strategy; with a seed, run i is seeded from it and i (n runs, n different answers). A
-        replica pool (distributed/) is given the run whole, on its least-loaded replica."""
+        """One run of the strategy; with a seed, run i is seeded from it and i (n runs, n different answers).
+        `watched` sees its samples, where they are drawn here (a replica pool runs it whole on a replica)."""
         if config.sampling.seed is not None:
-            config = replace(config, sampling=replace(config.sampling, seed=config.sampling.seed + 7919 * i))
-        problem = RequestProblem(completion_id("req"), "", None, messages=_messages(request))
-        if hasattr(self.generator, "run"):
-            return i, await self.generator.run(problem, route.strategy, config, verifier)
-        return i, await STRATEGIES[route.strategy](problem, generator or self.generator, self._verifier(verifier),
-                                                   config)
+            config = replace(config, sampling=replace(config.sampling, seed=derive_seed(config.sampling.seed, "run",
+                                                                                        i)))
+        problem = Question.asked(_messages(request), completion_id("req"))
+        return i, await self.runtime.solve(problem, route.strategy, config, verifier=verifier,
+                                           observe=None if watched is None else lambda _: watched)
 
 
 def _wants_logprobs(request) -> bool:
@@ -447,7 +410,7 @@ class _LoadCollector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         yield GaugeMetricFamily("ponder_queue_depth", "Requests waiting for a slot", value=self.serving.waiting)
-        load = self.serving.generator.load() if hasattr(self.serving.generator, "load") else {}
+        load = self.serving.runtime.load()
         if load:
             yield GaugeMetricFamily("ponder_engine_active_rows", "Samples decoding in the engine's batch",
                                     value=load["active_rows"])

@@ -1,25 +1,57 @@
-"""Test-time scaling strategies: one file each, one signature, one registry.
+"""Test-time scaling strategies: one file each, one signature, one registry whose entries say what each needs.
 
     result = await STRATEGIES["adaptive-vote"](problem, generator, verifier, StrategyConfig(budget=32))
+
+Code outside this package never compares a strategy's name: it reads the entry (ponder.runtime builds what an
+entry declares: a verifier, a draft generator, or no model at all).
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Literal
 
 from ponder.strategies import (adaptive_vote, beam, best_of_n, deepconf, first_finish, particle, reference, short_vote,
                                single, spec_reason, vote, weighted_vote)
 from ponder.strategies.base import Candidate, Result, StrategyConfig
 
-STRATEGIES = {
-    "single": single.run,
-    "vote": vote.run,
-    "weighted-vote": weighted_vote.run,
-    "best-of-n": best_of_n.run,
-    "adaptive-vote": adaptive_vote.run,
-    "first-finish": first_finish.run,
-    "short-vote": short_vote.run,
-    "deepconf": deepconf.run,
-    "beam": beam.run,
-    "particle": particle.run,
-    "spec-reason": spec_reason.run,
-    "reference": reference.run,  # not a strategy: the dataset's own solution, to check loading and grading
+
+@dataclass(frozen=True)
+class Strategy:
+    """A registry entry: the strategy's `run` and what it needs besides the model.
+
+    Args:
+        run: `async def run(problem, generator, verifier, config) -> Result`.
+        verifier: "none" (takes none), "optional" (uses one if given), "required" (any verifier), "steps" (a
+            process verifier, which scores each step).
+        draft: True if a draft model writes with a generator of its own (spec-reason); with any other strategy a
+            draft runs inside the engine as speculative decoding.
+        model: False where no model is asked at all (reference: the dataset's own solution).
+    """
+
+    run: Callable[..., Awaitable[Result]]
+    verifier: Literal["none", "optional", "required", "steps"] = "none"
+    draft: bool = False
+    model: bool = True
+
+    def __call__(self, problem, generator, verifier, config: StrategyConfig) -> Awaitable[Result]:
+        return self.run(problem, generator, verifier, config)
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "single": Strategy(single.run),
+    "vote": Strategy(vote.run),
+    "weighted-vote": Strategy(weighted_vote.run, verifier="optional"),
+    "best-of-n": Strategy(best_of_n.run, verifier="required"),
+    "adaptive-vote": Strategy(adaptive_vote.run),
+    "first-finish": Strategy(first_finish.run),
+    "short-vote": Strategy(short_vote.run),
+    "deepconf": Strategy(deepconf.run),
+    "beam": Strategy(beam.run, verifier="steps"),
+    "particle": Strategy(particle.run, verifier="steps"),
+    "spec-reason": Strategy(spec_reason.run, draft=True),
+    # not a strategy: the dataset's own solution, to check loading and grading
+    "reference": Strategy(reference.run, model=False),
 }
 
-__all__ = ["STRATEGIES", "Candidate", "Result", "StrategyConfig"]
+__all__ = ["STRATEGIES", "Candidate", "Result", "Strategy", "StrategyConfig"]

@@ -66,7 +66,7 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
             if not event.finished or event.finish_reason == "abort":
                 continue
             candidates.append(session.candidate(traces.sample(key, event)))
-            certainty = rule([w for _, w, _ in tally(candidates)])
+            certainty = rule([v.weight for v in tally(candidates)])
             if certainty >= options.confidence:
                 stop_reason = "confident"
                 await events.abort()

@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, Callable, Mapping
 from ponder.backends.base import Generator, Sample, SampleEvent, SamplingParams, Stream
 from ponder.errors import InvalidArgumentError
 from ponder.verifiers.answer import classes
-from ponder.verifiers.base import Problem, Verifier
+from ponder.verifiers.base import Problem, StepVerifier, Verifier
 
 
 @dataclass(frozen=True)
@@ -98,30 +98,44 @@ class Result:
         return asdict(self)
 
 
-def tally(candidates: list[Candidate], weight: Callable[[Candidate], float] = lambda c: 1.0
-          ) -> list[tuple[Any, float, float]]:
-    """Equivalent answers pooled (answer.equivalent: "0.5" and "1/2" are one answer): (answer, summed weight,
-    summed logprob) for each, most weight first (ties: higher summed logprob). Unanswered candidates are out."""
-    groups: dict[int, list] = {}
+@dataclass
+class Vote:
+    """One answer of a tally: its candidates' summed weight (a count, or verifier scores, or confidences) and
+    summed logprob (which breaks ties)."""
+
+    answer: Any
+    weight: float
+    logprob: float
+
+
+def tally(candidates: list[Candidate], weight: Callable[[Candidate], float] = lambda c: 1.0) -> list[Vote]:
+    """Equivalent answers pooled (answer.equivalent: "0.5" and "1/2" are one answer), most weight first (ties: the
+    higher summed logprob). Unanswered candidates are out."""
+    votes: dict[int, Vote] = {}
     for c, label in zip(candidates, classes([c.answer for c in candidates])):
         if label is None:
             continue
-        if label not in groups:
-            groups[label] = [c.answer, weight(c), c.logprob]
+        if label not in votes:
+            votes[label] = Vote(c.answer, weight(c), c.logprob)
         else:
-            groups[label][1] += weight(c)
-            groups[label][2] += c.logprob
-    return sorted((tuple(g) for g in groups.values()), key=lambda g: (g[1], g[2]), reverse=True)
+            votes[label].weight += weight(c)
+            votes[label].logprob += c.logprob
+    return sorted(votes.values(), key=lambda v: (v.weight, v.logprob), reverse=True)
+
+
+def vote_counts(candidates: list[Candidate], weight: Callable[[Candidate], float] = lambda c: 1.0) -> dict:
+    """The tally as a Result shows it: each answer (as text) and its votes, most first."""
+    return {str(v.answer): round(v.weight, 4) if isinstance(v.weight, float) and not v.weight.is_integer()
+            else int(v.weight) for v in tally(candidates, weight)}
 
 
 def majority(candidates: list[Candidate], weight: Callable[[Candidate], float] = lambda c: 1.0
              ) -> tuple[Any, dict]:
     """The answer with the most votes (ties: the higher summed logprob) and the tally; None if no answers."""
-    groups = tally(candidates, weight)
-    if not groups:
+    counts = vote_counts(candidates, weight)
+    if not counts:
         return None, {}
-    return groups[0][0], {str(a): round(w, 4) if isinstance(w, float) and not w.is_integer() else int(w)
-                          for a, w, _ in groups}
+    return tally(candidates, weight)[0].answer, counts
 
 
 @dataclass
@@ -309,7 +323,7 @@ def require(verifier: Verifier | None, strategy: str, step: bool = False) -> Ver
     """The verifier a strategy cannot run without; a clear error when it is missing or cannot score steps."""
     if verifier is None:
         raise InvalidArgumentError(f"{strategy} needs a verifier (--verifier)")
-    if step and not hasattr(verifier, "score_steps"):
+    if step and not isinstance(verifier, StepVerifier):
         raise InvalidArgumentError(f"{strategy} needs a process (step) verifier; {verifier.name} scores whole "
                                    f"solutions only")
     return verifier

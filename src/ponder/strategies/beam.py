@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from ponder.backends.base import Generator
 from ponder.errors import InvalidArgumentError
-from ponder.strategies.base import (AGGREGATES, Partial, Problem, Result, Session, StrategyConfig, majority,
-                                    require, score_partials)
+from ponder.strategies.base import (AGGREGATES, Partial, Problem, Result, Session, StrategyConfig,
+                                    require, score_partials, vote_counts)
 from ponder.verifiers.base import Verifier
 
 
@@ -56,5 +56,5 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
     pool = finished or beams  # nothing finished within max_steps: the best unfinished ones answer
     candidates = [session.finished(p) for p in sorted(pool, key=lambda p: (p.score, p.logprob), reverse=True)]
     answer = candidates[0].answer if candidates else None
-    return session.result(answer, candidates, "searched" if finished else "max_steps", majority(candidates)[1],
+    return session.result(answer, candidates, "searched" if finished else "max_steps", vote_counts(candidates),
                           width=width, depth=depth, verifier=verifier.name)

@@ -4,7 +4,7 @@ logprob)."""
 from __future__ import annotations
 
 from ponder.backends.base import Generator
-from ponder.strategies.base import NoOptions, Problem, Result, Session, StrategyConfig, majority, require
+from ponder.strategies.base import NoOptions, Problem, Result, Session, StrategyConfig, require, vote_counts
 from ponder.verifiers.base import Verifier
 
 
@@ -16,5 +16,5 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
     for c, score in zip(candidates, await verifier.score(problem, [c.text for c in candidates])):
         c.score = round(score, 6)
     best = max(candidates, key=lambda c: (c.score, c.mean_logprob))
-    return session.result(best.answer, candidates, "budget", majority(candidates)[1], verifier=verifier.name,
+    return session.result(best.answer, candidates, "budget", vote_counts(candidates), verifier=verifier.name,
                           best_score=best.score)

@@ -88,7 +88,7 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
     def share() -> float:  # the confidence-weighted share of the leading answer
         groups = tally(candidates, weight=weight)
         total = sum(w for _, w, _ in groups)
-        return groups[0][1] / total if total > 0 else 0.0
+        return groups[0].weight / total if total > 0 else 0.0
 
     async with Events() as events:
         events.add(await session.submit(warmup, logprobs=logprobs))
@@ -109,7 +109,7 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
                     # unrounded: traces often share their weakest window (the same opening steps), so many
                     # sit exactly on the bar, and a bar rounded up by a hair would prune them all
                     threshold = float(np.percentile([c.score for c in candidates], 100 - options.keep))
-                certainty = beta_rule([w for _, w, _ in tally(candidates)])
+                certainty = beta_rule([v.weight for v in tally(candidates)])
                 if len(candidates) >= warmup and stop_reason == "budget" and certainty >= options.consensus:
                     stop_reason = "consensus"
                     await events.abort()

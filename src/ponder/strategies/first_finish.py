@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ponder.backends.base import Generator
 from ponder.strategies.base import (Events, NoOptions, Problem, Result, Session, StrategyConfig, Traces,
-                                    majority)
+                                    vote_counts)
 from ponder.verifiers.base import Verifier
 
 
@@ -25,4 +25,4 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
                     await events.abort()
     winner = winner or candidates[0]
     return session.result(winner.answer, candidates, "first_finished" if winner.finish_reason == "stop" else
-                          "length", majority(candidates)[1], winner_tokens=winner.tokens)
+                          "length", vote_counts(candidates), winner_tokens=winner.tokens)

@@ -5,7 +5,7 @@ loading a benchmark to extracting and grading an answer can be checked on gold d
 from __future__ import annotations
 
 from ponder.backends.base import Generator
-from ponder.strategies.base import Candidate, NoOptions, Problem, Result, Session, StrategyConfig, majority
+from ponder.strategies.base import Candidate, NoOptions, Problem, Result, Session, StrategyConfig, vote_counts
 from ponder.verifiers.base import Verifier
 
 
@@ -14,4 +14,4 @@ async def run(problem: Problem, generator: Generator | None, verifier: Verifier 
     config.parse(NoOptions, "reference")
     session = Session("reference", problem, generator, config)
     candidate = Candidate(problem.solution, problem.extract(problem.solution), 0, "stop", 0.0)
-    return session.result(candidate.answer, [candidate], "reference", majority([candidate])[1])
+    return session.result(candidate.answer, [candidate], "reference", vote_counts([candidate]))

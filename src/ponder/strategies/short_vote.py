@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ponder.backends.base import Generator
 from ponder.errors import InvalidArgumentError
-from ponder.strategies.base import Events, Problem, Result, Session, StrategyConfig, Traces, majority, tally
+from ponder.strategies.base import Events, Problem, Result, Session, StrategyConfig, Traces, tally, vote_counts
 from ponder.verifiers.answer import equivalent
 from ponder.verifiers.base import Verifier
 
@@ -37,8 +37,8 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
     groups = tally(candidates)
     answer = None
     if groups:
-        tied = [a for a, w, _ in groups if w == groups[0][1]]
+        tied = [v.answer for v in groups if v.weight == groups[0].weight]
         shortest = min((c for c in candidates if any(equivalent(c.answer, a) for a in tied)), key=lambda c: c.tokens)
         answer = next(a for a in tied if equivalent(shortest.answer, a))
     return session.result(answer, candidates, "first_m_finished" if len(candidates) == m else "budget",
-                          majority(candidates)[1], m=m)
+                          vote_counts(candidates), m=m)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ponder.backends.base import Generator
-from ponder.strategies.base import NoOptions, Problem, Result, Session, StrategyConfig, majority
+from ponder.strategies.base import NoOptions, Problem, Result, Session, StrategyConfig, vote_counts
 from ponder.verifiers.base import Verifier
 
 
@@ -12,4 +12,4 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
     session = Session("single", problem, generator, config)
     [sample] = await (await session.submit(1)).collect()
     candidate = session.candidate(sample)
-    return session.result(candidate.answer, [candidate], "sampled", majority([candidate])[1])
+    return session.result(candidate.answer, [candidate], "sampled", vote_counts([candidate]))

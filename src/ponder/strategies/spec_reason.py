@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ponder.backends.base import Generator
 from ponder.errors import InvalidArgumentError
-from ponder.strategies.base import Partial, Problem, Result, Session, StrategyConfig, majority
+from ponder.strategies.base import Partial, Problem, Result, Session, StrategyConfig, vote_counts
 from ponder.verifiers.base import Verifier
 
 
@@ -64,7 +64,7 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
         [solution] = await session.expand(solution, 1, options.delimiter)
     candidate = session.finished(solution)
     return session.result(candidate.answer, [candidate], "solved" if solution.done else "max_steps",
-                          majority([candidate])[1], steps_accepted=accepted, steps_rewritten=rejected,
+                          vote_counts([candidate]), steps_accepted=accepted, steps_rewritten=rejected,
                           step_probabilities=probabilities)
 
 

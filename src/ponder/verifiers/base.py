@@ -6,7 +6,7 @@ partial solution, so search strategies can prune between steps. Steps are the li
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ponder.tasks.base import Problem
 
@@ -21,6 +21,7 @@ class Verifier(Protocol):
         ...
 
 
+@runtime_checkable
 class StepVerifier(Verifier, Protocol):
     async def score_steps(self, problem: Problem, candidates: list[str]) -> list[list[float]]:
         """Per candidate, one score in [0, 1] per complete step (line) so far."""
