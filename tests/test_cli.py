@@ -167,3 +167,34 @@ def test_a_prompt_longer_than_the_context_stops_the_run_with_one_line_naming_the
     proc = ponder("eval", "--task", "gsm8k", "--data", str(data), "--strategy", "vote", "--budget", "2",
                   "--max-tokens", "8", "--out", str(tmp_path / "run"))
     assert_one_line_error(proc, "problem gsm8k/1", "context is 512")
+
+
+def test_no_arguments_prints_the_help_as_help_does():
+    proc = ponder()
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout == ponder("--help").stdout and "Usage:" in proc.stdout
+    assert_one_line_error(ponder("solve"), "Missing argument", "'question'")
+
+
+def test_an_unknown_benchmark_is_one_line_listing_the_benchmarks():
+    from ponder.bench import BENCHMARKS
+
+    assert_one_line_error(ponder("bench", "nope"), "unknown benchmark 'nope'", *(f"'{name}'" for name in BENCHMARKS))
+    assert set(BENCHMARKS) == {"engine", "server", "llamacpp", "strategies"}
+
+
+def test_benchmark_options_are_checked_before_any_work():
+    assert_one_line_error(ponder("bench", "server", "--peer", "vllm"), "--peer is for")
+    assert_one_line_error(ponder("bench", "server", "--clients", "0"), "--clients")
+    assert_one_line_error(ponder("bench", "strategies", "--limit", "5"), "needs a server")
+    assert_one_line_error(ponder("bench", "strategies", "--peer", "nosuch"), "unknown peer 'nosuch'")
+    assert_one_line_error(ponder("bench", "llamacpp", "--limit", "0"), "--limit must be >= 1")
+    assert_one_line_error(ponder("bench", "engine", "--peer", "vllm", "--new-tokens", "0"), "--new-tokens")
+
+
+def test_eval_prints_its_summaries_and_pool_as_tables():
+    proc = ponder("eval", "--task", "arith", "--seed", "4", "--limit", "3", "--strategy", "vote", "--budget", "2",
+                  "--pool", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "arith: 3 problems" in proc.stdout and "vote@2" in proc.stdout
+    assert "arith: a pool of 2 samples on 3 problems" in proc.stdout and "pass@k" in proc.stdout

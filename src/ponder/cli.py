@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -16,7 +15,11 @@ from typing import Optional
 
 import typer
 
+from ponder.bench import BENCHMARKS
+from ponder.bench import Options as BenchOptions
 from ponder.errors import InvalidArgumentError, PonderError
+from ponder.eval.records import open_run
+from ponder.eval.report import print_pool, print_summaries, write_report
 from ponder.models import DEFAULT_MODEL
 
 app = typer.Typer(
@@ -196,7 +199,7 @@ def evaluate(
     needs_model = pool is not None or any(modelled.values())
     runtime = _runtime(Choice(backend, model, draft, verifier, device, seed), strategies, replicas, ray_address,
                        plain=pool is not None)
-    records = _records(out, task=task, data=data, style=style, model=model if needs_model else None, draft=draft,
+    records = open_run(out, task=task, data=data, style=style, model=model if needs_model else None, draft=draft,
                        temperature=temperature, max_tokens=max_tokens, seed=seed, verifier=verifier,
                        backend=backend) if out else None
     meta = dict(model=model if needs_model else None, backend=backend, draft=draft, data=data, style=style,
@@ -238,10 +241,10 @@ def evaluate(
             print(json.dumps(summary))
         return
     if any(s["strategy"] != "pool" for s in summaries):
-        _print_table([s for s in summaries if s["strategy"] != "pool"])
+        print_summaries([s for s in summaries if s["strategy"] != "pool"])
     for summary in summaries:
         if summary["strategy"] == "pool":
-            _print_pool(summary)
+            print_pool(summary)
 
 
 def _budgets(text: str) -> list[int]:
@@ -253,25 +256,6 @@ def _budgets(text: str) -> list[int]:
     if not budgets or min(budgets) < 1:
         raise InvalidArgumentError(f"budget={min(budgets, default=0)} must be >= 1")
     return budgets
-
-
-def _records(out: str, **run):
-    """The run folder's record file; its manifest says what the run is, so a rerun resumes only the same run."""
-    import ponder
-    from ponder.eval.records import RecordFile, file_hashes
-    from ponder.models import resolve
-
-    hashes = {}
-    for role in ("model", "draft"):
-        if run.get(role) and run["backend"] == "local":  # a remote server's weights are not these files
-            hashes[role] = file_hashes(resolve(run[role]))
-    data = run.get("data")
-    if data and Path(data).is_file():
-        run["data_sha256"] = hashlib.sha256(Path(data).read_bytes()).hexdigest()
-    run["model_sha256"] = hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()[:16]
-    manifest = {"run": run, "ponder_version": ponder.__version__, "model_files": hashes,
-                "command": sys.argv[1:]}
-    return RecordFile(out, manifest)
 
 
 @app.command()
@@ -316,8 +300,6 @@ def report(
 
     Example: ponder report runs/grid
     """
-    from ponder.eval.report import write_report
-
     written = write_report(folder, out or folder)
     for path in written:
         print(path)
@@ -429,16 +411,9 @@ def export(
     print(json.dumps(export_gguf(model, out, outtype)))
 
 
-BENCHMARKS = ("engine", "server", "llamacpp", "strategies")
-
-
 @app.command()
 def bench(
-    name: str = typer.Argument(..., help="engine: ponder's engine against transformers' generate; server: a real "
-                               "ponder serve under load from concurrent openai clients; llamacpp: llama.cpp's server "
-                               "on the exported GGUF, greedy answers against ponder's and every strategy through it; "
-                               "strategies: adaptive-vote against plain n=32 sampling through another engine's "
-                               "server (--backend or --peer), the tokens its early abort saves."),
+    name: str = typer.Argument(..., help="; ".join(f"{key}: {b.about}" for key, b in BENCHMARKS.items()) + "."),
     model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
     draft: str = typer.Option("ponder-arith-draft", help="The draft model of the speculative-decoding case."),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
@@ -447,8 +422,8 @@ def bench(
                                              "concurrent, speculative-greedy, speculative-sampled."),
     requests: int = typer.Option(1000, help="server: chat completions to send."),
     clients: int = typer.Option(64, help="server: clients sending them at once."),
-    strategy_model: str = typer.Option("vote@4/ponder-arith", "--server-model",
-                                       help="server: the model name each request asks for."),
+    server_model: str = typer.Option("vote@4/ponder-arith", "--server-model",
+                                     help="server: the model name each request asks for."),
     limit: int = typer.Option(200, help="llamacpp: arith problems answered greedily by both sides; strategies: "
                               "problems each strategy answers."),
     new_tokens: int = typer.Option(128, help="engine --peer: tokens per sample (the end of sequence ignored)."),
@@ -477,71 +452,23 @@ def bench(
     """
     if name not in BENCHMARKS:
         raise InvalidArgumentError(f"unknown benchmark {name!r}; choose from {list(BENCHMARKS)}")
+    benchmark = BENCHMARKS[name]
+    options = BenchOptions(model=model, draft=draft, device=device, threads=threads, cases=case, requests=requests,
+                           clients=clients, server_model=server_model, limit=limit, new_tokens=new_tokens,
+                           backend=backend, peer=peer, install=install)
+    benchmark.check(options)
     say = (lambda text: print(f"ponder bench: {text}", file=sys.stderr, flush=True)) if not as_json else None
-    if peer is not None and name not in ("engine", "strategies"):
-        raise InvalidArgumentError("--peer is for ponder bench engine and ponder bench strategies")
-    if name == "strategies" and (peer is None) == (backend is None):
-        raise InvalidArgumentError("ponder bench strategies needs a server: --backend URL, or --peer NAME to start one")
-    if name in ("llamacpp", "strategies") or peer is not None:
-        from ponder.bench import peers
+    from ponder.bench.peers import PeerMissing
 
-        if limit < 1:
-            raise InvalidArgumentError("--limit must be >= 1")
-        if peer is not None and peer not in peers.PEERS:
-            raise InvalidArgumentError(f"unknown peer {peer!r}; choose from {list(peers.PEERS)}")
-        try:
-            if name == "strategies":
-                from ponder.bench import strategies
-
-                figures = strategies.run(backend, peer, model, problems=limit, install=install, progress=say)
-            elif peer is not None:
-                from ponder.bench import versus
-
-                if new_tokens < 1:
-                    raise InvalidArgumentError("--new-tokens must be >= 1")
-                figures = versus.run(peer, model, install=install, progress=say, new_tokens=new_tokens)
-            else:
-                from ponder.bench import llamacpp
-
-                figures = llamacpp.run(model, problems=limit, install=install, progress=say)
-        except peers.PeerMissing as missing:
-            print(json.dumps({"skipped": str(missing)}) if as_json else f"ponder bench: skipped: {missing}")
-            return
-        print(json.dumps(figures) if as_json else json.dumps(figures, indent=2))
+    try:
+        figures = benchmark.run(options, say)
+    except PeerMissing as missing:
+        print(json.dumps({"skipped": str(missing)}) if as_json else f"ponder bench: skipped: {missing}")
         return
-    if name == "server":
-        from ponder.bench import server as bench_server
-
-        if requests < 1 or clients < 1:
-            raise InvalidArgumentError("--requests and --clients must be >= 1")
-        figures = bench_server.run(requests, clients, strategy_model, progress=say)
-        print(json.dumps(figures) if as_json else "\n".join(f"{k}: {v}" for k, v in figures.items()))
-        return
-    from ponder.bench import engine as bench_engine
-
-    unknown = sorted(set(case or []) - set(bench_engine.CASES))
-    if unknown:
-        raise InvalidArgumentError(f"unknown case {unknown[0]!r}; choose from {list(bench_engine.CASES)}")
-    results = bench_engine.run(model, draft, device, threads, case, progress=say)
     if as_json:
-        print(json.dumps(results))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"ponder bench engine: {model} on {device}")
-    table.caption = ("tok/s: generated tokens per second; peer: transformers generate, or for speculative cases "
-                     "the engine without its draft; MB: peak memory of each side's own process")
-    for column in ["case", "ponder tok/s", "peer tok/s", "ratio", "ponder MB", "peer MB", "GFLOP/s"]:
-        table.add_column(column, justify="left" if column == "case" else "right", no_wrap=True)
-    for case_name, figures in results["cases"].items():
-        peer = bench_engine.CASES[case_name][0]
-        table.add_row(case_name, f"{figures['ponder']['tokens_per_s']:,.0f}", f"{figures[peer]['tokens_per_s']:,.0f}",
-                      f"{figures['speedup']:.2f}x", f"{figures['ponder']['peak_memory_mb']:,.0f}",
-                      f"{figures[peer]['peak_memory_mb']:,.0f}", f"{figures['ponder']['gflops']:.1f}")
-    Console().print(table)
-    if "acceptance_rate" in results:
-        print(f"speculative decoding: acceptance rate {results['acceptance_rate']:.1%}")
+        print(json.dumps(figures))
+    else:
+        benchmark.show(figures, options)
 
 
 @app.command()
@@ -561,68 +488,26 @@ def demo(
     with Runtime(Choice(model=model, seed=seed), [name for name, _ in runs]) as runtime:
         summaries = [run_eval("arith", problems, name, runtime, _strategy_config(name, b, 0.7, 256), model=model)
                      for name, b in runs]
-    _print_table(summaries)
+    print_summaries(summaries)
     gain = summaries[1]["accuracy"] - summaries[0]["accuracy"]
     cost = summaries[1]["tokens_generated_per_problem"] / max(summaries[0]["tokens_generated_per_problem"], 1)
     print(f"\nvote@{budget} is {gain:+.1%} accuracy over one sample, for {cost:.1f}x the generated tokens.")
 
 
-def _print_table(summaries: list[dict]) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    from ponder.eval.report import label
-
-    levels = sorted({lvl for s in summaries for lvl in s["accuracy_by_level"]}, key=int)
-    levels = levels if len(levels) > 1 else []
-    table = Table(title=f"{summaries[0]['task']}: {summaries[0]['n_problems']} problems", box=box.SIMPLE_HEAD,
-                  pad_edge=False, collapse_padding=True)
-    table.caption = ("95%: bootstrap interval over problems; L1..: accuracy by level; tokens: generated per "
-                     "problem; wall s: this session's problems")
-    for column in ["strategy", "accuracy", "95%", *[f"L{lvl}" for lvl in levels], "tokens", "wall s"]:
-        table.add_column(column, justify="left" if column == "strategy" else "right", no_wrap=True)
-    for s in summaries:
-        per_level = [f"{s['accuracy_by_level'].get(lvl, float('nan')) * 100:.0f}" for lvl in levels]
-        low, high = s.get("accuracy_ci95", (float("nan"), float("nan")))
-        table.add_row(f"{label(s)}@{s['budget']}", f"{s['accuracy']:.1%}", f"{low * 100:.0f}-{high * 100:.0f}",
-                      *per_level, f"{s['tokens_generated_per_problem']:.0f}", f"{s['wall_s']:.1f}")
-    Console().print(table)
-
-
-def _print_pool(summary: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from ponder.eval.metrics import shown_ks
-
-    n = summary["pool"]
-    curves = [c for c in ("pass@k", "maj@k", "best@k") if c in summary]
-    table = Table(title=f"{summary['task']}: a pool of {n} samples on {summary['n_problems']} problems")
-    table.caption = "each: its expectation over all k-subsets of the pool, 95% bootstrap interval in brackets"
-    for column in ["k", *curves]:
-        table.add_column(column, justify="right", no_wrap=True)
-    for k in shown_ks(n):
-        cells = [f"{summary[c][k - 1]:.1%} [{summary[c + '_ci95'][k - 1][0]:.1%}, {summary[c + '_ci95'][k - 1][1]:.1%}]"
-                 for c in curves]
-        table.add_row(str(k), *cells)
-    Console().print(table)
-    fit = summary["coverage_fit"]
-    if fit.get("a") is not None:
-        print(f"coverage fit (Large Language Monkeys): pass@k = exp({fit['a']:.4f} * k^{fit['b']:.4f}), "
-              f"R^2 {fit['r2']:.4f}")
-
-
 def main() -> None:
-    """Entry point: runs the app and turns every expected error into one line on stderr and exit code 2."""
+    """Entry point: runs the app and turns every expected error into one line on stderr and exit code 2.
+
+    `ponder` alone prints the help and exits 0, as `ponder --help` (and pip, and cargo) do: asking for nothing
+    is not an error. (typer's no_args_is_help raises a usage error whose message is the help, which the rich
+    help leaves empty, as it prints the help itself.)"""
     try:
-        code = app(standalone_mode=False)
+        code = app(args=sys.argv[1:] or ["--help"], standalone_mode=False)
     except typer.Abort:
         print("ponder: interrupted", file=sys.stderr)
         sys.exit(130)
     except typer.TyperException as error:  # a malformed command line (typer's own click errors)
-        message = error.format_message() if hasattr(error, "format_message") else str(error)
-        print(f"ponder: error: {' '.join(message.split())}", file=sys.stderr)
+        message = " ".join((error.format_message() if hasattr(error, "format_message") else str(error)).split())
+        print(f"ponder: error: {message or 'a malformed command line; see ponder --help'}", file=sys.stderr)
         sys.exit(2)
     except PonderError as error:  # bad input exits 2; an engine, backend or replica that failed exits 1
         print(f"ponder: error: {error}", file=sys.stderr)

@@ -199,3 +199,23 @@ def run(model: str = "ponder-arith", draft: str = "ponder-arith-draft", device: 
         accepted, proposed = sum(s["ponder"]["accepted"] for s in spec), sum(s["ponder"]["proposed"] for s in spec)
         results["acceptance_rate"] = round(accepted / proposed, 4) if proposed else 0.0
     return results
+
+
+def render(results: dict) -> None:
+    """`run`'s figures as a table on stdout: each case's tokens per second and peak memory on both sides."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"ponder bench engine: {results['model']} on {results['device']}")
+    table.caption = ("tok/s: generated tokens per second; peer: transformers generate, or for speculative cases "
+                     "the engine without its draft; MB: peak memory of each side's own process")
+    for column in ["case", "ponder tok/s", "peer tok/s", "ratio", "ponder MB", "peer MB", "GFLOP/s"]:
+        table.add_column(column, justify="left" if column == "case" else "right", no_wrap=True)
+    for case, figures in results["cases"].items():
+        peer = CASES[case][0]
+        table.add_row(case, f"{figures['ponder']['tokens_per_s']:,.0f}", f"{figures[peer]['tokens_per_s']:,.0f}",
+                      f"{figures['speedup']:.2f}x", f"{figures['ponder']['peak_memory_mb']:,.0f}",
+                      f"{figures[peer]['peak_memory_mb']:,.0f}", f"{figures['ponder']['gflops']:.1f}")
+    Console().print(table)
+    if "acceptance_rate" in results:
+        print(f"speculative decoding: acceptance rate {results['acceptance_rate']:.1%}")

@@ -5,7 +5,7 @@ A record is one line written by a single `write` on a file opened for appending,
 at any moment loses at most the records in flight: a line cut short by a crash (only possible at the very end)
 is cut off when the folder is opened again, and the rerun skips every record already there.
 
-    records = RecordFile(out, manifest)     # resumes: records.done holds the keys already written
+    records = open_run(out, task="arith", model="ponder-arith")  # resumes: records.done holds the keys written
     if key not in records.done:
         records.append({"key": key, ...})
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 from ponder.errors import InvalidArgumentError
@@ -83,6 +84,26 @@ class RecordFile:
                                            "--out, or the same settings to resume it")
             return
         write_atomic(path, json.dumps(manifest, indent=2) + "\n")
+
+
+def open_run(folder: str | Path, *, command: list[str] | None = None, **run) -> RecordFile:
+    """The record file of the run `run` (its settings: task, data, model, draft, backend, ...) in `folder`. Its
+    manifest holds the sha256 of the model's files and of the data file, so a rerun resumes only the same run on
+    the same weights and data, and the command that started it (default: this process's arguments)."""
+    import ponder
+    from ponder.models import resolve
+
+    hashes = {}
+    for role in ("model", "draft"):
+        if run.get(role) and run.get("backend", "local") == "local":  # a remote server's weights are not these files
+            hashes[role] = file_hashes(resolve(run[role]))
+    data = run.get("data")
+    if data and Path(data).is_file():
+        run["data_sha256"] = hashlib.sha256(Path(data).read_bytes()).hexdigest()
+    run["model_sha256"] = hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()[:16]
+    manifest = {"run": run, "ponder_version": ponder.__version__, "model_files": hashes,
+                "command": sys.argv[1:] if command is None else command}
+    return RecordFile(folder, manifest)
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -1,5 +1,6 @@
-"""Reports of evaluation runs: `summaries.json` in each run folder, and `ponder report DIR`, which writes a
-markdown summary and PNG plots (matplotlib, imported only here):
+"""Reports of evaluation runs: `summaries.json` in each run folder; the tables `ponder eval` prints
+(print_summaries, print_pool); and `ponder report DIR`, which writes a markdown summary and PNG plots
+(matplotlib, imported only here):
 
 - accuracy_vs_tokens.png: accuracy against generated tokens per problem, one line per strategy over its budgets,
   95% intervals as error bars, and the Pareto front over every point;
@@ -13,7 +14,6 @@ import json
 from pathlib import Path
 
 from ponder.errors import InvalidArgumentError
-from ponder.eval.metrics import shown_ks
 from ponder.eval.records import write_atomic
 
 SUMMARIES = "summaries.json"
@@ -37,6 +37,8 @@ def load_summaries(folder: str | Path) -> list[dict]:
 
 def write_report(folder: str | Path, out: str | Path) -> list[Path]:
     """report.md and the plots of every run under `folder`; returns the paths written."""
+    from ponder.eval.metrics import shown_ks  # numpy: imported when a report is made, not when the CLI starts
+
     summaries = load_summaries(folder)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -78,6 +80,54 @@ def write_report(folder: str | Path, out: str | Path) -> list[Path]:
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return [path, *written]
+
+
+def print_summaries(summaries: list[dict]) -> None:
+    """The strategies' summaries of one task as a table on stdout: accuracy with its 95% interval, by level
+    where there are several, generated tokens per problem and wall time."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    levels = sorted({lvl for s in summaries for lvl in s["accuracy_by_level"]}, key=int)
+    levels = levels if len(levels) > 1 else []
+    table = Table(title=f"{summaries[0]['task']}: {summaries[0]['n_problems']} problems", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
+    table.caption = ("95%: bootstrap interval over problems; L1..: accuracy by level; tokens: generated per "
+                     "problem; wall s: this session's problems")
+    for column in ["strategy", "accuracy", "95%", *[f"L{lvl}" for lvl in levels], "tokens", "wall s"]:
+        table.add_column(column, justify="left" if column == "strategy" else "right", no_wrap=True)
+    for s in summaries:
+        per_level = [f"{s['accuracy_by_level'].get(lvl, float('nan')) * 100:.0f}" for lvl in levels]
+        low, high = s.get("accuracy_ci95", (float("nan"), float("nan")))
+        table.add_row(f"{label(s)}@{s['budget']}", f"{s['accuracy']:.1%}", f"{low * 100:.0f}-{high * 100:.0f}",
+                      *per_level, f"{s['tokens_generated_per_problem']:.0f}", f"{s['wall_s']:.1f}")
+    Console().print(table)
+
+
+def print_pool(summary: dict) -> None:
+    """A sample pool's curves (pass@k, maj@k, best@k with their 95% intervals) as a table on stdout, then its
+    coverage fit."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ponder.eval.metrics import shown_ks
+
+    n = summary["pool"]
+    curves = [c for c in ("pass@k", "maj@k", "best@k") if c in summary]
+    table = Table(title=f"{summary['task']}: a pool of {n} samples on {summary['n_problems']} problems")
+    table.caption = "each: its expectation over all k-subsets of the pool, 95% bootstrap interval in brackets"
+    for column in ["k", *curves]:
+        table.add_column(column, justify="right", no_wrap=True)
+    for k in shown_ks(n):
+        cells = [f"{summary[c][k - 1]:.1%} [{summary[c + '_ci95'][k - 1][0]:.1%}, {summary[c + '_ci95'][k - 1][1]:.1%}]"
+                 for c in curves]
+        table.add_row(str(k), *cells)
+    Console().print(table)
+    fit = summary["coverage_fit"]
+    if fit.get("a") is not None:
+        print(f"coverage fit (Large Language Monkeys): pass@k = exp({fit['a']:.4f} * k^{fit['b']:.4f}), "
+              f"R^2 {fit['r2']:.4f}")
 
 
 def plot_accuracy_vs_tokens(runs: list[dict], path: Path) -> Path:
