@@ -27,6 +27,7 @@ from dataclasses import replace
 
 from ponder.backends.base import Prompt, SampleEvent, SamplingParams, Stream, TokenUsage, prompt_text
 from ponder.errors import BackendError, InvalidArgumentError, PonderError
+from ponder.seeds import derive_seed
 
 
 class OpenAIGenerator:
@@ -156,7 +157,7 @@ class OpenAIGenerator:
         # says only "stop"), and step-wise strategies must know a step's end from the answer's
         common = dict(model=self.name, n=1, temperature=params.temperature, top_p=params.top_p,
                       max_tokens=params.max_tokens, stream=True, extra_body=self.extra_body,
-                      seed=None if params.seed is None else params.seed + index)
+                      seed=None if params.seed is None else derive_seed(params.seed, index))
         generated, finish, stop_string, counted = 0, "abort", None, False
         stops = _StopStrings(params.stop)
         client, gate = self._connection()

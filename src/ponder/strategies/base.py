@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator, Callable, Mapping
 
 from ponder.backends.base import Generator, Sample, SampleEvent, SamplingParams, Stream
 from ponder.errors import InvalidArgumentError
+from ponder.seeds import derive_seed
 from ponder.verifiers.answer import classes
 from ponder.verifiers.base import Problem, StepVerifier, Verifier
 
@@ -180,7 +181,7 @@ class Session:
         the whole run repeats exactly."""
         generator = generator or self.generator
         if self.config.sampling.seed is not None and "seed" not in changes:
-            changes["seed"] = (self.config.sampling.seed + 1_000_003 * len(self._streams)) % (1 << 62)
+            changes["seed"] = derive_seed(self.config.sampling.seed, "submit", len(self._streams))
         if self.problem.stop:
             changes["stop"] = tuple(changes.get("stop", self.config.sampling.stop or ())) + self.problem.stop
         stream = await generator.submit(self.problem.prompt(), self.config.params(n, **changes), prefix)

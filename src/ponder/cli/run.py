@@ -1,0 +1,205 @@
+"""ponder solve, eval and demo: strategies on one question, on a benchmark, and the main job in one screen."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from typing import Optional
+
+import typer
+
+from ponder.cli.app import (BACKEND_HELP, DEVICE_HELP, DRAFT_HELP, MODEL_HELP, OPTION_HELP, RAY_ADDRESS_HELP,
+                            REPLICAS_HELP, STRATEGY_HELP, VERIFIER_HELP, _budgets, _runtime, _strategy_config, app)
+from ponder.errors import InvalidArgumentError
+from ponder.eval.records import open_run
+from ponder.eval.report import print_pool, print_summaries
+from ponder.models import DEFAULT_MODEL
+
+
+@app.command()
+def solve(
+    question: str = typer.Argument(..., help="The question, in words."),
+    strategy: str = typer.Option("single", help=STRATEGY_HELP),
+    budget: int = typer.Option(1, help="The most full samples to spend on the question."),
+    verifier: Optional[str] = typer.Option(None, help=VERIFIER_HELP),
+    option: Optional[list[str]] = typer.Option(None, help=OPTION_HELP),
+    model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
+    draft: Optional[str] = typer.Option(None, help=DRAFT_HELP),
+    seed: int = typer.Option(0, help="Sampling seed."),
+    temperature: float = typer.Option(0.7, help="Sampling temperature; 0 is greedy."),
+    max_tokens: int = typer.Option(256, help="The most tokens per sample."),
+    device: str = typer.Option("cpu", help=DEVICE_HELP),
+    backend: str = typer.Option("local", help=BACKEND_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print only the whole Result, as one JSON object."),
+):
+    """Answer one question. In a terminal, every sample and the vote tally show live.
+
+    Example: ponder solve "Mia has 23 pens. She buys 15 more. How many pens does she have now?"
+    --strategy adaptive-vote --budget 32
+    """
+    from ponder.runtime import Choice, Runtime, entry
+    from ponder.tasks.question import Question
+
+    config = _strategy_config(strategy, budget, temperature, max_tokens, option)
+    if not question.strip():
+        raise InvalidArgumentError("the question is empty")
+    if not entry(strategy).model:
+        raise InvalidArgumentError(f"{strategy} answers with a dataset's own solution, and a question has none: "
+                                   f"use it with ponder eval --strategy {strategy}")
+    problem = Question.asked(question)
+    with Runtime(Choice(backend, model, draft, verifier, device, seed), [strategy]) as runtime:
+        if not as_json and sys.stderr.isatty():  # the live view: every sample and the tally, as they come
+            from ponder.live import Watched
+
+            with Watched(runtime.generator, problem.extract, f"{strategy}@{budget}: {question}") as watched:
+                result = asyncio.run(runtime.solve(problem, strategy, config, observe=lambda _: watched))
+        else:
+            result = asyncio.run(runtime.solve(problem, strategy, config))
+    if as_json:
+        print(json.dumps(result.to_dict()))
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(f"[bold]Answer:[/bold] {result.answer}")
+    console.print(f"{result.strategy}@{result.budget}: {result.samples} samples, votes {result.votes or '{}'}, "
+                  f"{result.tokens['generated']} tokens generated, {result.wall_s:.2f} s; "
+                  f"stopped: {result.stop_reason}")
+
+
+@app.command("eval")
+def evaluate(
+    task: str = typer.Option(..., help="The benchmark: arith (generated, no file), gsm8k, math500, aime24, aime25, "
+                             "humaneval (these need --data)."),
+    strategy: Optional[str] = typer.Option(None, help=STRATEGY_HELP + "; several, comma-separated, make a grid "
+                                           "(reference: the dataset's own solutions, no model)."),
+    budget: str = typer.Option("1", help="The most full samples per problem; several, comma-separated "
+                               "(e.g. 1,4,16,64), make a grid with --strategy."),
+    pool: Optional[int] = typer.Option(None, help="Draw this many samples per problem once and report pass@k, "
+                                       "maj@k (and best@k with --verifier) for every k up to it, with 95% "
+                                       "intervals and the coverage fit."),
+    verifier: Optional[str] = typer.Option(None, help=VERIFIER_HELP),
+    option: Optional[list[str]] = typer.Option(None, help=OPTION_HELP),
+    data: Optional[str] = typer.Option(None, help="The benchmark's data: a JSONL file (plain or .gz; the layouts "
+                                       "of ../shared/data) or a Hugging Face hub id (needs `datasets` and a network)."),
+    style: str = typer.Option("chat", help="Prompt: chat (the model's chat template) or few-shot (worked examples "
+                              "in a text, for base models)."),
+    limit: Optional[int] = typer.Option(None, help="How many problems (arith: default 100; benchmarks: all)."),
+    seed: int = typer.Option(0, help="Picks the problem set (arith) and seeds each problem's sampling."),
+    model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
+    draft: Optional[str] = typer.Option(None, help=DRAFT_HELP),
+    temperature: float = typer.Option(0.7, help="Sampling temperature; 0 is greedy."),
+    max_tokens: int = typer.Option(256, help="The most tokens per sample."),
+    out: Optional[str] = typer.Option(None, help="Run folder: records.jsonl (one record per problem and strategy, "
+                                      "written as each finishes), manifest.json, summaries.json. A rerun with "
+                                      "the same settings resumes: finished records are skipped."),
+    concurrency: Optional[int] = typer.Option(None, help="Problems in flight at once (default: all, the most "
+                                              "throughput; 1 measures each problem's latency alone)."),
+    device: str = typer.Option("cpu", help=DEVICE_HELP),
+    backend: str = typer.Option("local", help=BACKEND_HELP),
+    replicas: Optional[int] = typer.Option(None, help=REPLICAS_HELP + " Problems are shared out over them; a "
+                                           "replica that dies has its problems run again on another."),
+    ray_address: Optional[str] = typer.Option(None, help=RAY_ADDRESS_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print each summary as one JSON object (one per line)."),
+):
+    """Run strategies over a benchmark: accuracy with a 95% interval (overall and per level), tokens and time;
+    or draw a sample pool and report the scaling curves.
+
+    Example: ponder eval --task arith --seed 1 --limit 500 --strategy vote --budget 16 --json
+
+    Example: ponder eval --task arith --limit 200 --strategy vote,adaptive-vote --budget 1,4,16 --out runs/grid
+
+    Example: ponder eval --task arith --limit 200 --pool 64 --out runs/pool   (then: ponder report runs/pool)
+
+    Example: ponder eval --task gsm8k --data ../shared/data/gsm8k/test.jsonl --strategy reference
+    """
+    from ponder import tasks
+    from ponder.runtime import Choice, entry
+
+    strategies = [name.strip() for name in (strategy or "").split(",") if name.strip()]
+    budgets = _budgets(budget)
+    if not strategies and pool is None:
+        raise InvalidArgumentError("say what to run: --strategy NAME[,NAME...] and/or --pool N")
+    if pool is not None and pool < 1:
+        raise InvalidArgumentError(f"pool={pool} must be >= 1")
+    if replicas is not None and pool is not None:
+        raise InvalidArgumentError("--replicas runs --strategy grids; --pool draws its samples on one engine")
+    modelled = {name: entry(name).model for name in strategies}  # reference asks no model: one budget, no options
+    grid = [(name, b) for name in strategies for b in (budgets if modelled[name] else [1])]
+    configs = {(name, b): _strategy_config(name, b, temperature, max_tokens, option if modelled[name] else None)
+               for name, b in grid}
+    problems = tasks.load(task, seed, limit, data, style)
+    needs_model = pool is not None or any(modelled.values())
+    runtime = _runtime(Choice(backend, model, draft, verifier, device, seed), strategies, replicas, ray_address,
+                       plain=pool is not None)
+    records = open_run(out, task=task, data=data, style=style, model=model if needs_model else None, draft=draft,
+                       temperature=temperature, max_tokens=max_tokens, seed=seed, verifier=verifier,
+                       backend=backend) if out else None
+    meta = dict(model=model if needs_model else None, backend=backend, draft=draft, data=data, style=style,
+                replicas=replicas or 1)
+    progress = sys.stderr.isatty()
+    summaries = []
+
+    def finished(summary: dict) -> None:
+        summaries.append(summary)
+        if out is not None:  # as each finishes, so a run stopped later keeps the summaries it made
+            from ponder.eval.report import save_summaries
+
+            save_summaries(out, [summary])
+    # Ray prints notices (a replica that died) on stdout, which --json keeps for the summaries alone
+    with contextlib.redirect_stdout(sys.stderr) if replicas is not None else contextlib.nullcontext():
+        try:
+            from ponder.eval.runner import evaluate as run_eval
+
+            for name, b in grid:
+                finished(run_eval(task, problems, name, runtime, configs[name, b], records=records,
+                                  progress=progress, concurrency=concurrency, seed=seed, **meta))
+            if pool is not None:
+                from ponder.backends.base import SamplingParams
+                from ponder.eval.pool import draw_pool
+
+                sampling = SamplingParams(temperature=temperature, max_tokens=max_tokens)
+                finished(draw_pool(task, problems, pool, runtime, sampling, records=records, progress=progress,
+                                   concurrency=concurrency, seed=seed, **meta))
+        finally:
+            if records is not None:
+                records.close()
+            runtime.close()  # before exiting, even on an error: a worker killed mid-step aborts
+    if replicas is not None and runtime.retried:
+        dead = runtime.alive.count(False)
+        print(f"ponder eval: {dead} of {replicas} replicas died; {runtime.retried} problems they held ran again "
+              "on another", file=sys.stderr)
+    if as_json:
+        for summary in summaries:
+            print(json.dumps(summary))
+        return
+    if any(s["strategy"] != "pool" for s in summaries):
+        print_summaries([s for s in summaries if s["strategy"] != "pool"])
+    for summary in summaries:
+        if summary["strategy"] == "pool":
+            print_pool(summary)
+
+
+@app.command()
+def demo(
+    limit: int = typer.Option(100, help="How many arith problems."),
+    budget: int = typer.Option(16, help="Samples in the vote."),
+    seed: int = typer.Option(0, help="Picks the problems and seeds sampling."),
+    model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
+):
+    """The main job in one screen: one sample against a majority vote of many, on held-out arith problems."""
+    from ponder import tasks
+    from ponder.eval.runner import evaluate as run_eval
+    from ponder.runtime import Choice, Runtime
+
+    problems = tasks.load("arith", seed, limit)
+    runs = [("single", 1), ("vote", budget)]
+    with Runtime(Choice(model=model, seed=seed), [name for name, _ in runs]) as runtime:
+        summaries = [run_eval("arith", problems, name, runtime, _strategy_config(name, b, 0.7, 256), model=model)
+                     for name, b in runs]
+    print_summaries(summaries)
+    gain = summaries[1]["accuracy"] - summaries[0]["accuracy"]
+    cost = summaries[1]["tokens_generated_per_problem"] / max(summaries[0]["tokens_generated_per_problem"], 1)
+    print(f"\nvote@{budget} is {gain:+.1%} accuracy over one sample, for {cost:.1f}x the generated tokens.")
