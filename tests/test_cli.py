@@ -167,3 +167,8 @@ def test_a_prompt_longer_than_the_context_stops_the_run_with_one_line_naming_the
     proc = ponder("eval", "--task", "gsm8k", "--data", str(data), "--strategy", "vote", "--budget", "2",
                   "--max-tokens", "8", "--out", str(tmp_path / "run"))
     assert_one_line_error(proc, "problem gsm8k/1", "context is 512")
+
+
+def test_a_reward_model_given_as_the_model_exits_2_pointing_to_the_verifier():
+    assert_one_line_error(ponder("solve", "1+1?", "--model", "ponder-arith-orm"),
+                          "ponder-arith-orm is a reward model (LlamaForSequenceClassification); use it as --verifier orm")

@@ -192,6 +192,12 @@ def test_the_batch_kv_stays_within_kv_cache_bytes_and_a_sample_that_cannot_fit_i
         LLMEngine(engine.model, engine.tokenizer, kv_cache_bytes=100)
 
 
+def test_a_reward_model_folder_is_refused_for_generation():
+    with pytest.raises(InvalidArgumentError, match=r"^ponder-arith-orm is a reward model "
+                                                   r"\(LlamaForSequenceClassification\); use it as --verifier orm$"):
+        LLMEngine.from_pretrained(resolve("ponder-arith-orm"))
+
+
 def test_score_gives_the_logprobs_that_sampling_reported(engine):
     events = []
     request = engine.add_request(prompt(engine, 2), SamplingParams(temperature=0.9, seed=5, max_tokens=30))

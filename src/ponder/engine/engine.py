@@ -30,6 +30,7 @@ from ponder.engine.sampling_params import SamplingParams
 from ponder.engine.scheduler import Scheduler
 from ponder.engine.speculative import Speculator
 from ponder.errors import InvalidArgumentError, ModelNotFoundError
+from ponder.models import check_causal_lm
 
 
 @dataclass
@@ -105,6 +106,7 @@ class LLMEngine:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         def load(folder):
+            check_causal_lm(folder)  # a reward model's folder would load as a causal LM with a random head
             try:
                 return AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
             except (OSError, ValueError) as error:  # missing or malformed files, or a model that is no causal LM
