@@ -198,3 +198,16 @@ def test_eval_prints_its_summaries_and_pool_as_tables():
     assert proc.returncode == 0, proc.stderr
     assert "arith: 3 problems" in proc.stdout and "vote@2" in proc.stdout
     assert "arith: a pool of 2 samples on 3 problems" in proc.stdout and "pass@k" in proc.stdout
+
+
+def test_an_empty_data_file_exits_2_with_one_line_naming_it(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert_one_line_error(ponder("eval", "--task", "gsm8k", "--data", str(empty), "--strategy", "vote"),
+                          f"data file {empty} holds no records")
+    assert_one_line_error(ponder("eval", "--task", "arith", "--limit", "0", "--strategy", "vote"), "limit=0")
+
+
+def test_a_reward_model_given_as_the_model_exits_2_pointing_to_the_verifier():
+    assert_one_line_error(ponder("solve", "1+1?", "--model", "ponder-arith-orm"),
+                          "ponder-arith-orm is a reward model (LlamaForSequenceClassification); use it as --verifier orm")

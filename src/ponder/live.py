@@ -43,7 +43,7 @@ class Watched:
                         row["answer"] = self.extract(row["text"])
                 self._refresh()
                 yield event
-        return Stream(events(), inner.n, 0, abort=inner.abort, fork=inner.fork, inherited=inner.inherited)
+        return Stream(events(), inner.n, 0, abort=inner.abort)
 
     async def score(self, prompt: Prompt, continuation: str | list[str], prefix: str = ""
                     ) -> list[float] | list[list[float]]:

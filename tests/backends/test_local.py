@@ -1,4 +1,4 @@
-"""LocalGenerator: the Generator protocol (streams, abort, fork, score, token accounting) over ponder's engine."""
+"""LocalGenerator: the Generator protocol (streams, abort, score, token accounting) over ponder's engine."""
 
 import asyncio
 import re
@@ -57,30 +57,6 @@ def test_abort_stops_a_stream_mid_flight_and_counts_what_was_spent(target):
     stream, seen = run(main())
     assert stream.done and set(stream.finish_reasons.values()) == {"abort"}
     assert stream.usage.generated == seen < 4 * 200
-
-
-def test_fork_continues_a_sample_from_its_tokens(target):
-    async def main():
-        params = SamplingParams(n=1, temperature=0.0, max_tokens=128, step_delimiter="\n")
-        stream = await target.submit(PROBLEMS[2].prompt(), params)
-        head = ""
-        async for event in stream:
-            head += event.text
-            if event.step_end:
-                fork = await stream.fork(0, 2)
-                break
-        tail = await fork.collect()
-        rest = await stream.collect()
-        return head, tail, rest, fork
-
-    head, tail, rest, fork = run(main())
-    whole = run(generate(target, PROBLEMS[2].prompt(), SamplingParams(temperature=0.0, max_tokens=128))).samples[0]
-    assert head + rest[0].text == whole.text  # the source runs on unchanged
-    # the fork started wherever the source had got to (at or after the step end): greedy, it continues the same
-    assert fork.inherited >= len(target.tokenizer.encode(head, add_special_tokens=False))
-    assert [fork.inherited + s.tokens for s in tail] == [whole.tokens] * 2
-    assert all(s.text and whole.text.endswith(s.text) for s in tail)
-    assert fork.usage.prompt == 0 and fork.usage.generated == sum(s.tokens for s in tail)
 
 
 def test_score_gives_the_logprobs_that_sampling_reported(target):

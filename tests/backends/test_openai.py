@@ -91,15 +91,6 @@ def test_what_a_remote_server_cannot_do_is_a_clear_error(remote):
     with pytest.raises(InvalidArgumentError, match="chat template"):
         asyncio.run(bare.score(PROBLEMS[0].prompt(), "1+1=2"))
 
-    async def fork():
-        stream = await remote.submit(PROBLEMS[0].prompt(), SamplingParams(max_tokens=4))
-        try:
-            await stream.fork(0, 2)
-        finally:
-            await stream.abort()
-    with pytest.raises(InvalidArgumentError, match="cannot fork"):
-        asyncio.run(fork())
-
 
 def test_the_command_line_evaluates_and_serves_through_a_remote_server(remote):
     import json

@@ -151,22 +151,51 @@ def test_the_prefix_cache_keeps_to_its_memory_bound_least_recently_used_first(en
     assert cache.lookup([1] * 5 + [4])[0] == 5 and cache.lookup([9])[0] == 0
 
 
-def test_fork_under_greedy_continues_exactly_as_a_fresh_request_with_the_same_prefix(engine):
-    text = prompt(engine, 5)
-    source = engine.add_request(text, SamplingParams(temperature=0))
-    for _ in range(6):
-        engine.step()
-    so_far = engine.scheduler.requests[source].seqs[0].token_ids[:]
-    forked = engine.fork(source, 0, 2)
-    events = []
-    while engine.has_unfinished():
-        events += engine.step()
-    fresh = engine.generate([engine.encode(text) + so_far], SamplingParams(temperature=0))[0].samples[0]
-    for index in (0, 1):
-        tokens = [t for e in events if e.request_id == forked and e.index == index for t in e.token_ids]
-        assert tokens == fresh.token_ids
-    original = [t for e in events if e.request_id == source for t in e.token_ids]
-    assert so_far + original == hf_greedy(engine, text)
+def test_a_request_larger_than_the_batch_runs_in_waves_from_one_computation_of_its_prompt(engine):
+    """100 samples through 8 rows: never more than 8 rows, every sample finishes, the prompt is computed once
+    (no prefix cache: the runner keeps its KV for the later waves), and the samples are those of one wide batch."""
+    narrow = LLMEngine(engine.model, engine.tokenizer, max_rows=8, prefix_cache_bytes=0)
+    text = prompt(engine, 1)
+    params = SamplingParams(n=100, temperature=1.0, max_tokens=2, ignore_eos=True, seed=3)
+    narrow.add_request(text, params)
+    tokens, most = {}, 0
+    while narrow.has_unfinished():
+        for event in narrow.step():
+            tokens.setdefault(event.index, []).extend(event.token_ids)
+        most = max(most, narrow.runner.kv.rows, len(narrow.scheduler.running))
+        assert len(narrow.runner.prompts) <= 1 and len(narrow.detokenizers) <= 8
+    assert most == 8
+    assert sorted(tokens) == list(range(100)) and all(len(t) == 2 for t in tokens.values())
+    assert narrow.runner.prompt_tokens_computed == len(engine.encode(text)) - 1
+    assert narrow.runner.prompts == {} and narrow.detokenizers == {} and narrow.sampler.generators == {}
+    wide = LLMEngine(engine.model, engine.tokenizer, max_rows=100, prefix_cache_bytes=0)
+    [out] = wide.generate([text], params)
+    assert [s.token_ids for s in out.samples] == [tokens[i] for i in range(100)]
+
+
+def test_the_batch_kv_stays_within_kv_cache_bytes_and_a_sample_that_cannot_fit_is_refused(engine):
+    text = prompt(engine, 2)
+    longest = len(engine.encode(text)) + 10
+    budget = 5 * longest * engine.runner.kv_bytes_per_token  # five rows at their longest
+    small = LLMEngine(engine.model, engine.tokenizer, max_rows=64, kv_cache_bytes=budget)
+    small.add_request(text, SamplingParams(n=20, temperature=1.0, max_tokens=10, seed=4))
+    most = 0
+    while small.has_unfinished():
+        small.step()
+        most = max(most, small.runner.kv.rows)
+        assert small.runner.kv.rows * small.runner.kv.length <= small.scheduler.max_kv_tokens
+    assert most == 5
+    tiny = LLMEngine(engine.model, engine.tokenizer, kv_cache_bytes=100 * engine.runner.kv_bytes_per_token)
+    with pytest.raises(InvalidArgumentError, match=r"may reach 512 tokens .* holds \(100 tokens\)"):
+        tiny.add_request(text, SamplingParams(max_tokens=500))  # its reach is capped at the context
+    with pytest.raises(InvalidArgumentError, match="kv_cache_bytes=100 "):
+        LLMEngine(engine.model, engine.tokenizer, kv_cache_bytes=100)
+
+
+def test_a_reward_model_folder_is_refused_for_generation():
+    with pytest.raises(InvalidArgumentError, match=r"^ponder-arith-orm is a reward model "
+                                                   r"\(LlamaForSequenceClassification\); use it as --verifier orm$"):
+        LLMEngine.from_pretrained(resolve("ponder-arith-orm"))
 
 
 def test_score_gives_the_logprobs_that_sampling_reported(engine):

@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import pytest
 
+from ponder.errors import InvalidArgumentError
 from ponder.eval import metrics
 
 
@@ -95,3 +96,23 @@ def test_k_out_of_range_is_an_error():
         metrics.pass_at_k(4, 1, 5)
     with pytest.raises(ValueError):
         metrics.maj_curve(["a"], [True], [0])
+
+
+@pytest.mark.parametrize("c", [-1, 5])
+def test_a_count_of_right_samples_outside_the_pool_is_an_error_naming_it(c):
+    with pytest.raises(InvalidArgumentError, match=rf"^c={c} \(right samples\) must be in 0..n=4$"):
+        metrics.pass_at_k(4, c, 2)
+    assert metrics.pass_at_k(4, 0, 2) == 0.0 and metrics.pass_at_k(4, 4, 2) == 1.0  # the bounds themselves
+
+
+def test_pools_whose_lengths_disagree_or_whose_scores_are_not_numbers_are_errors():
+    with pytest.raises(InvalidArgumentError, match="3 answers but 2 correctness flags"):
+        metrics.maj_curve(["a", "b", "a"], [True, False], [1])
+    with pytest.raises(InvalidArgumentError, match=r"every k must be in 1..n=3: \[0\]"):
+        metrics.maj_at_k(["a", "b", "a"], [True, False, True], 0)
+    with pytest.raises(InvalidArgumentError, match="2 scores but 3 correctness flags"):
+        metrics.best_at_k([0.5, 0.2], [True, False, True], 1)
+    with pytest.raises(InvalidArgumentError, match="NaN"):
+        metrics.best_at_k([0.5, float("nan")], [True, False], 1)
+    with pytest.raises(InvalidArgumentError, match="k=3 must be in 1..n=2"):
+        metrics.best_at_k([0.5, 0.2], [True, False], 3)

@@ -4,7 +4,6 @@
     async for event in stream:                                     # each sample's tokens as they are made
         if decided:
             await stream.abort()                                   # frees the compute at once
-    more = await stream.fork(index, 4)                             # where supported: continue a running sample 4 ways
     logprobs = await generator.score(prompt, "23+15=38\\n")        # per-token logprobs, nothing generated
     steps = await generator.score(prompt, ["3+4=7\\n", "7*2=14\\n"])  # one pass, one list per step
 
@@ -23,7 +22,6 @@ from typing import AsyncIterator, Awaitable, Callable, Literal, Protocol
 
 from ponder.engine.request import SampleEvent
 from ponder.engine.sampling_params import SamplingParams
-from ponder.errors import InvalidArgumentError
 
 __all__ = ["FinishReason", "Generation", "Generator", "Prompt", "Sample", "SampleEvent", "SamplingParams", "Stream",
            "TokenUsage", "generate", "prompt_text"]
@@ -74,21 +72,17 @@ class Generation:
 class Stream:
     """The events of one request's n samples, in order, until each has finished (or been aborted).
 
-    A backend builds one from its own event source and the callables that abort or fork on it.
+    A backend builds one from its own event source and the callable that aborts on it.
     """
 
     def __init__(self, events: AsyncIterator[SampleEvent], n: int, prompt_tokens: int, *,
-                 abort: Callable[[int | None], Awaitable[None]],
-                 fork: Callable[[int, int, SamplingParams | None], Awaitable[Stream]] | None = None,
-                 sink: TokenUsage | None = None, inherited: int = 0):
+                 abort: Callable[[int | None], Awaitable[None]], sink: TokenUsage | None = None):
         self.n = n
-        self.inherited = inherited  # a fork: the tokens of its source it starts after
         self.usage = TokenUsage(prompt=prompt_tokens)
         self.finish_reasons: dict[int, FinishReason] = {}
         self.stop_strings: dict[int, str | None] = {}
         self._events = events
         self._abort = abort
-        self._fork = fork
         self._sink = sink
         if sink is not None:
             sink.add(prompt=prompt_tokens)
@@ -119,14 +113,6 @@ class Stream:
                 await self._abort(None)
         elif index not in self.finish_reasons:
             await self._abort(index)
-
-    async def fork(self, index: int, n: int, params: SamplingParams | None = None) -> Stream:
-        """Continue running sample `index` as `n` new samples that share what it has computed. A sample runs
-        on while the caller reads its events, so the fork starts from wherever it has got to: after its first
-        `inherited` tokens (an attribute of the returned stream)."""
-        if self._fork is None:
-            raise InvalidArgumentError("this backend cannot fork a running sample")
-        return await self._fork(index, n, params)
 
     async def collect(self) -> list[Sample]:
         """Wait for every sample; returns them in index order. A caller cancelled while it waits (a client that

@@ -1,4 +1,4 @@
-"""A Generator over ponder's own engine: prompts computed once per request, continuous batching, abort, fork.
+"""A Generator over ponder's own engine: prompts computed once per request, continuous batching, abort.
 
 The engine runs on a worker thread (AsyncEngine); any number of asyncio tasks submit to it at once and it
 batches them step by step, so an evaluation that submits every problem together keeps the batch full.
@@ -66,18 +66,14 @@ class LocalGenerator:
     def _wrap(self, stream: RequestStream, prompt_tokens: int) -> Stream:
         async def abort(index: int | None) -> None:
             await self.engine.abort(stream.request_id, index)
-
-        async def fork(index: int, n: int, params: SamplingParams | None) -> Stream:
-            return self._wrap(await self.engine.fork(stream.request_id, index, n, params), 0)  # no prompt again
-        return Stream(stream, stream.n, prompt_tokens, abort=abort, fork=fork, sink=self.usage,
-                      inherited=stream.inherited)
+        return Stream(stream, stream.n, prompt_tokens, abort=abort, sink=self.usage)
 
     def load(self) -> dict:
         """What the engine holds now: samples decoding (rows of the batch not finished), samples waiting to join;
         and since it started, samples aborted and tokens generated. Read from any thread (a snapshot, not locked)."""
         engine = self.engine.engine
         return {"active_rows": sum(not seq.finished for seq in engine.scheduler.running),
-                "waiting_rows": sum(len(r.seqs) for r in list(engine.scheduler.waiting) if not r.finished),
+                "waiting_rows": engine.scheduler.waiting_rows,
                 "samples_aborted": engine.samples_aborted, "tokens_generated": engine.tokens_generated}
 
     def close(self) -> None:

@@ -9,10 +9,9 @@ can be aborted by closing its stream, and servers that ignore `n` (llama.cpp) wo
 prefix cache, where it has one, computes the shared prompt once. Retries with backoff on 429 and 5xx are the
 openai client's (`max_retries`). Tokens are counted from the per-token logprobs the stream carries.
 
-What a remote server cannot do: `fork` a running sample. A partial answer (`prefix`, for step-wise strategies) is
-continued, and a given continuation scored (`score`, for spec-reason's target), through the text completions API,
-with the prompt rendered by the model's chat template: give `chat_template` (a shipped model or a Hugging Face
-folder with the same tokenizer) for that. Scoring reads the prompt's logprobs from `echo`, which vLLM, llama.cpp
+A partial answer (`prefix`, for step-wise strategies) is continued, and a given continuation scored (`score`,
+for spec-reason's target), through the text completions API, with the prompt rendered by the model's chat
+template: give `chat_template` (a shipped model or a Hugging Face folder with the same tokenizer) for that. Scoring reads the prompt's logprobs from `echo`, which vLLM, llama.cpp
 and ponder serve return; hosted APIs mostly do not.
 """
 

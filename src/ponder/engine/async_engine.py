@@ -1,6 +1,6 @@
 """AsyncEngine: the engine's step loop on a worker thread, driven from asyncio.
 
-Callers submit, abort, fork and score from any number of asyncio tasks; each call is handed to the worker
+Callers submit, abort and score from any number of asyncio tasks; each call is handed to the worker
 thread through an inbox and runs between two steps, so the engine itself is only ever touched by one thread.
 A request's events come back on its `RequestStream`.
 """
@@ -27,10 +27,9 @@ class RequestStream:
         ...     print(event.index, event.text, event.finish_reason)
     """
 
-    def __init__(self, request_id: int, n: int, inherited: int = 0):
+    def __init__(self, request_id: int, n: int):
         self.request_id = request_id
         self.n = n
-        self.inherited = inherited  # a fork: the tokens it took over from its source (their events went there)
         self.open = n  # samples not finished yet
         self._queue: asyncio.Queue = asyncio.Queue()
 
@@ -96,17 +95,6 @@ class AsyncEngine:
         """Queue a prompt for `params.n` samples; returns its stream at once (prompt errors raise here)."""
         loop = asyncio.get_running_loop()
         return await self._call(lambda: self._open(self.engine.add_request(prompt, params), params.n, loop))
-
-    async def fork(self, request_id: int, index: int, n: int, params: SamplingParams | None = None) -> RequestStream:
-        """Continue running sample `index` of a request as `n` new samples that share its KV, from wherever
-        the sample has got to (`stream.inherited` says how many tokens that is)."""
-        loop = asyncio.get_running_loop()
-
-        def fork():
-            stream = self._open(self.engine.fork(request_id, index, n, params), n, loop)
-            stream.inherited = self.engine.scheduler.requests[stream.request_id].seqs[0].inherited
-            return stream
-        return await self._call(fork)
 
     async def abort(self, request_id: int, index: int | None = None) -> None:
         """Stop a request or one of its samples; its rows leave the batch before the next step."""

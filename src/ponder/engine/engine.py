@@ -14,6 +14,7 @@ Not thread-safe: AsyncEngine (async_engine.py) drives it from one worker thread.
 from __future__ import annotations
 
 import itertools
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from ponder.engine.sampling_params import SamplingParams
 from ponder.engine.scheduler import Scheduler
 from ponder.engine.speculative import Speculator
 from ponder.errors import InvalidArgumentError, ModelNotFoundError
+from ponder.models import check_causal_lm
 
 
 @dataclass
@@ -55,7 +57,9 @@ class LLMEngine:
     Args:
         model: a loaded causal LM (`AutoModelForCausalLM`), in eval mode on its device.
         tokenizer: its tokenizer.
-        max_rows: the most samples decoded in one batch.
+        max_rows: the most samples decoded in one batch; the samples of a larger request join in waves.
+        kv_cache_bytes: the most memory the batch's KV may take (None: a quarter of the device's memory, see
+            `default_kv_cache_bytes`); rows join only while their longest possible KV fits.
         prefix_cache_bytes: memory for the prefix cache (0 turns it off).
         seed: seeds the samples of requests that bring no seed of their own.
         draft: a smaller causal LM with the same vocabulary, for speculative decoding (None: off).
@@ -69,21 +73,25 @@ class LLMEngine:
         8
     """
 
-    def __init__(self, model, tokenizer, *, max_rows: int = 256, prefix_cache_bytes: int = 256 << 20, seed: int = 0,
-                 draft=None, num_speculative_tokens: int = 4):
+    def __init__(self, model, tokenizer, *, max_rows: int = 256, kv_cache_bytes: int | None = None,
+                 prefix_cache_bytes: int = 256 << 20, seed: int = 0, draft=None, num_speculative_tokens: int = 4):
         if not getattr(model, "can_generate", lambda: False)():
             raise InvalidArgumentError(f"{type(model).__name__} is not a causal language model")
-        if max_rows < 1:
-            raise InvalidArgumentError(f"max_rows={max_rows} must be >= 1")
         self.model = model
         self.tokenizer = tokenizer
         self.context = getattr(model.config.get_text_config(), "max_position_embeddings", None) or 1 << 30
         self.eos = set(_as_list(model.generation_config.eos_token_id or tokenizer.eos_token_id))
-        self.scheduler = Scheduler(max_rows)
         self.prefix_cache = PrefixCache(prefix_cache_bytes)
-        self.runner = ModelRunner(model, self.prefix_cache, max_rows)
+        self.runner = ModelRunner(model, self.prefix_cache)
         self.sampler = Sampler()
         self.speculator = Speculator(draft, model, num_speculative_tokens) if draft is not None else None
+        # the KV memory bound, in token columns: each column of a row costs its KV in every layer (the draft's too)
+        per_token = self.runner.kv_bytes_per_token + (self.speculator.draft.kv_bytes_per_token if draft else 0)
+        if kv_cache_bytes is None:
+            kv_cache_bytes = default_kv_cache_bytes(self.runner.device)
+        if kv_cache_bytes < per_token:
+            raise InvalidArgumentError(f"kv_cache_bytes={kv_cache_bytes} is less than one token's KV ({per_token} bytes)")
+        self.scheduler = Scheduler(max_rows, kv_cache_bytes // per_token)
         self.rng = random.Random(seed)
         self.samples_aborted = 0
         self.tokens_generated = 0  # every token sampled, for samples later aborted too
@@ -98,6 +106,7 @@ class LLMEngine:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         def load(folder):
+            check_causal_lm(folder)  # a reward model's folder would load as a causal LM with a random head
             try:
                 return AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
             except (OSError, ValueError) as error:  # missing or malformed files, or a model that is no causal LM
@@ -121,23 +130,10 @@ class LLMEngine:
     def add_request(self, prompt: str | list[int], params: SamplingParams) -> int:
         """Queue a prompt for `params.n` samples; returns the request id. Its prompt is computed once."""
         ids = self.encode(prompt)
-        request = Request(next(self._ids), ids, params, self._seeds(params))
-        self._start(request, ids)
-        return request.request_id
-
-    def fork(self, request_id: int, index: int, n: int, params: SamplingParams | None = None) -> int:
-        """Continue running sample `index` of a request as `n` new samples that start from its KV (no
-        prompt is computed again); returns the new request id. The source sample runs on unchanged."""
-        source = self._sequence(request_id, index)
-        if source.finished:
-            raise InvalidArgumentError(f"sample {index} of request {request_id} has finished; it cannot be forked")
-        if n < 1:
-            raise InvalidArgumentError(f"n={n} must be >= 1")
-        params = params or source.params
-        # seeds of their own, decided by the source's seed and how far it has come
-        seeds = [_mix(source.seed, len(source.token_ids), i) for i in range(n)]
-        request = Request(next(self._ids), source.request.prompt_ids, params, seeds, fork_of=source)
-        self._start(request, source.all_token_ids)
+        # a sample ends at the model's context at the latest, so that is the most KV one of its rows can need
+        max_length = min(len(ids) + params.max_tokens, self.context)
+        request = Request(next(self._ids), ids, params, self._seeds(params), max_length)
+        self.scheduler.add(request)
         return request.request_id
 
     def abort(self, request_id: int, index: int | None = None) -> list[SampleEvent]:
@@ -160,6 +156,9 @@ class LLMEngine:
     def step(self) -> list[SampleEvent]:
         """Run one decode step for every running sample; returns what each did."""
         plan = self.scheduler.schedule()
+        for join in plan.joining:  # made as a sample joins, so the samples that wait hold nothing
+            for seq in join.seqs:
+                self.detokenizers[seq.seq_id] = Detokenizer(self.tokenizer, join.request.prompt_ids)
         self.sampler.release(plan.left)
         if self.speculator is not None:
             self.speculator.release(plan.left)
@@ -260,16 +259,16 @@ class LLMEngine:
         base = params.seed if params.seed is not None else self.rng.getrandbits(62)
         return [_mix(base, i) for i in range(params.n)]
 
-    def _start(self, request: Request, context: list[int]) -> None:
-        for seq in request.seqs:
-            self.detokenizers[seq.seq_id] = Detokenizer(self.tokenizer, context)
-        self.scheduler.add(request)
 
-    def _sequence(self, request_id: int, index: int) -> Sequence:
-        request = self.scheduler.requests.get(request_id)
-        if request is None or not 0 <= index < len(request.seqs):
-            raise InvalidArgumentError(f"no running sample {index} of request {request_id}")
-        return request.seqs[index]
+def default_kv_cache_bytes(device: torch.device) -> int:
+    """A quarter of the device's memory: the GPU's free memory (the model is loaded by then), or the machine's
+    physical memory. A quarter because a batch that is rebuilt (kv_cache.py) holds its KV twice for a moment,
+    its storage has spare columns past the bound, and the weights, activations and other processes need the
+    rest; past it, requests wait for rows instead of the process being killed for memory."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free // 4
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
 
 
 def _mix(*numbers: int) -> int:

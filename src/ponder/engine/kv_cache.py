@@ -68,13 +68,13 @@ class KV:
         return KV([kb[:n, :, :self.length] for kb, _ in self.buffers],
                   [vb[:n, :, :self.length] for _, vb in self.buffers], self.mask[indices], self.buffers).trimmed()
 
-    def joined(self, parts: list[tuple[KV | None, list[int] | int, int]]) -> KV | None:
+    def joined(self, parts: list[tuple[KV, list[int], int]]) -> KV | None:
         """These rows and the rows of `parts` (as in `assemble`) written into the spare rows of the storage, with
         no copy of the rows already there; None when the storage has too few spare rows or a new row is longer
         than the batch (then `assemble` rebuilds it)."""
         if self.buffers is None or self.rows == 0:
             return None
-        added = sum((len(rows) if kv is not None else 1) * n for kv, rows, n in parts)
+        added = sum(len(rows) * n for _, rows, n in parts)
         if self.rows + added > self.buffers[0][0].shape[0]:
             return None
         extents = [_extent(kv, rows) for kv, rows, _ in parts]
@@ -89,15 +89,14 @@ class KV:
                   [vb[:total, :, :self.length] for _, vb in self.buffers], mask, self.buffers)
 
     @staticmethod
-    def assemble(parts: list[tuple[KV | None, list[int] | int, int]], capacity: int = 0) -> KV:
-        """A new batch, written in one copy. Each part (kv, rows, n) adds rows `rows` of `kv`, or, when kv is
-        None, row `rows` of the batch built so far (a fork); a part of one row may repeat it n times. Rows are
-        left-padded to the longest real extent; the storage gets spare columns for the next steps and room for
-        `capacity` rows in all."""
-        template = next(kv for kv, _, _ in parts if kv is not None)
+    def assemble(parts: list[tuple[KV, list[int], int]], capacity: int = 0) -> KV:
+        """A new batch, written in one copy. Each part (kv, rows, n) adds rows `rows` of `kv`; a part of one row
+        may repeat it n times. Rows are left-padded to the longest real extent; the storage gets spare columns
+        for the next steps and room for `capacity` rows in all."""
+        template = parts[0][0]
         extents = [_extent(kv, rows) for kv, rows, _ in parts]
         length = max(extents, default=0)
-        total = sum((len(rows) if kv is not None else 1) * n for kv, rows, n in parts)
+        total = sum(len(rows) * n for _, rows, n in parts)
         room = max(total, capacity)
         keys = [k.new_zeros(room, k.shape[1], length + HEADROOM, k.shape[3]) for k in template.keys]
         values = [v.new_zeros(room, v.shape[1], length + HEADROOM, v.shape[3]) for v in template.values]
@@ -184,27 +183,20 @@ class _InPlaceLayer(DynamicLayer):
         return self.length
 
 
-def _extent(kv: KV | None, rows: list[int] | int) -> int:
-    """The columns of `rows` of `kv` from the first that is real in any of them (0 for a fork part, whose
-    rows are copies of rows already placed)."""
-    if kv is None or not rows:
+def _extent(kv: KV, rows: list[int]) -> int:
+    """The columns of `rows` of `kv` from the first that is real in any of them."""
+    if not rows:
         return 0
     real = kv.mask[rows].any(0).nonzero()
     return kv.length - int(real[0]) if len(real) else 0
 
 
-def _write(storage: list[torch.Tensor], mask: torch.Tensor, r: int, parts: list[tuple[KV | None, list[int] | int, int]],
+def _write(storage: list[torch.Tensor], mask: torch.Tensor, r: int, parts: list[tuple[KV, list[int], int]],
            extents: list[int], length: int, clear: bool) -> None:
     """Write the rows of `parts` (as in `assemble`) into `storage` (every layer's keys, then values) and `mask`
     from row `r` on, each part right-aligned to column `length`. `clear` zeroes the padding columns of reused
     storage: masked, but never garbage (0 x NaN is NaN)."""
     for (kv, rows, n), extent in zip(parts, extents):
-        if kv is None:  # copies of a row already written
-            for t in storage:
-                t[r:r + n] = t[rows:rows + 1]
-            mask[r:r + n] = mask[rows]
-            r += n
-            continue
         if n > 1 and len(rows) != 1:
             raise ValueError("only a part of one row can be repeated")
         columns = slice(length - extent, length)

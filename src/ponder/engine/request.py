@@ -38,18 +38,34 @@ class SampleEvent:
 
 class Sequence:
     """One sample of a request. While it runs it owns one row of the batch's KV cache, holding the KV of every
-    token but its last: that one (`last_token`) is the input of its next decode step."""
+    token but its last: that one (`last_token`) is the input of its next decode step.
 
-    def __init__(self, request: Request, index: int, seed: int, token_ids: list[int] | None = None):
+    A request of n samples holds n of these from the start, so each is kept small (slots, no tensors): the
+    samples that wait for a row cost a few hundred bytes each."""
+
+    __slots__ = ("seq_id", "request", "index", "seed", "token_ids", "logprob_sum", "text", "_finish_reason")
+
+    def __init__(self, request: Request, index: int, seed: int):
         self.seq_id = next(_seq_ids)
         self.request = request
         self.index = index
         self.seed = seed
-        self.token_ids: list[int] = list(token_ids or [])  # generated so far (a fork starts with its source's)
-        self.inherited = len(self.token_ids)  # tokens a fork took over from its source: not spent again
+        self.token_ids: list[int] = []  # generated so far
         self.logprob_sum = 0.0
         self.text = ""
-        self.finish_reason: FinishReason | None = None
+        self._finish_reason: FinishReason | None = None
+
+    @property
+    def finish_reason(self) -> FinishReason | None:
+        return self._finish_reason
+
+    @finish_reason.setter
+    def finish_reason(self, reason: FinishReason | None) -> None:
+        # the request counts its unfinished samples here, the one place a sample finishes, so that
+        # `Request.finished` is O(1) for a request of 100,000 samples
+        if self._finish_reason is None and reason is not None:
+            self.request.unfinished -= 1
+        self._finish_reason = reason
 
     @property
     def params(self) -> SamplingParams:
@@ -61,8 +77,7 @@ class Sequence:
 
     @property
     def generated(self) -> int:
-        """Tokens this sample itself generated."""
-        return len(self.token_ids) - self.inherited
+        return len(self.token_ids)
 
     @property
     def last_token(self) -> int:
@@ -74,7 +89,7 @@ class Sequence:
 
     @property
     def finished(self) -> bool:
-        return self.finish_reason is not None
+        return self._finish_reason is not None
 
     def __repr__(self) -> str:
         return f"Sequence(request={self.request.request_id}, index={self.index}, tokens={len(self.token_ids)})"
@@ -82,20 +97,44 @@ class Sequence:
 
 @dataclass
 class Request:
-    """One prompt and the samples drawn from it. A fork is a request whose samples start from a running
-    sample's tokens and KV (`fork_of`) instead of computing a prompt."""
+    """One prompt and the samples drawn from it. Its samples join the batch in index order, as many at a time
+    as there is room for (`admitted`: how many have joined or were aborted before they could).
+
+    Args:
+        max_length: the most tokens one of its samples can reach (prompt + max_tokens, or the model's context
+            if that is shorter): the KV columns the scheduler reserves for each of its rows.
+    """
 
     request_id: int
     prompt_ids: list[int]
     params: SamplingParams
     seeds: list[int]
-    fork_of: Sequence | None = None
-    seqs: list[Sequence] = field(default_factory=list)
+    max_length: int = 0
+    seqs: list[Sequence] = field(default_factory=list, repr=False)
+    admitted: int = 0
+    unfinished: int = 0
 
     def __post_init__(self):
-        start = self.fork_of.token_ids if self.fork_of else None
-        self.seqs = [Sequence(self, i, seed, start) for i, seed in enumerate(self.seeds)]
+        self.max_length = self.max_length or len(self.prompt_ids) + self.params.max_tokens
+        self.unfinished = len(self.seeds)
+        self.seqs = [Sequence(self, i, seed) for i, seed in enumerate(self.seeds)]
 
     @property
     def finished(self) -> bool:
-        return all(s.finished for s in self.seqs)
+        return self.unfinished == 0
+
+    def admit(self, rows: int) -> list[Sequence]:
+        """Its next `rows` samples that wait for a row (fewer if fewer wait); those aborted while they waited
+        are passed over."""
+        joining = []
+        while len(joining) < rows and self.admitted < len(self.seqs):
+            seq = self.seqs[self.admitted]
+            self.admitted += 1
+            if not seq.finished:
+                joining.append(seq)
+        return joining
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a sample of it still waits for a row (not counting those aborted while they waited)."""
+        return any(not self.seqs[i].finished for i in range(self.admitted, len(self.seqs)))

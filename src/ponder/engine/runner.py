@@ -1,8 +1,9 @@
 """The model runner: owns the model and the batch's KV, and runs one step's forward pass.
 
-Each step it applies the scheduler's plan to the KV rows (drop, fork, admit), then feeds every row's last
-token in one batched decode pass. An admitted request's prompt is computed once, in a pass of its own, for
-all but its last token (reusing any cached prefix) and then repeated for its n rows.
+Each step it applies the scheduler's plan to the KV rows (drop, admit), then feeds every row's last token in
+one batched decode pass. An admitted request's prompt is computed once, in a pass of its own, for all but its
+last token (reusing any cached prefix) and then repeated for its rows; while samples of it still wait for
+rows, the runner keeps that prompt KV (one row) for them.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from ponder.engine.scheduler import StepPlan
 
 
 class ModelRunner:
-    def __init__(self, model, prefix_cache: PrefixCache, max_rows: int = 256):
+    def __init__(self, model, prefix_cache: PrefixCache):
         self.model = model
-        self.max_rows = max_rows  # the most rows the KV storage is ever sized for
         self.prefix_cache = prefix_cache
         config = model.config.get_text_config()
         self.layers = config.num_hidden_layers
@@ -27,7 +27,13 @@ class ModelRunner:
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
         self.kv = self.empty()
+        self.prompts: dict[int, KV] = {}  # request id -> its prompt's KV, while samples of it wait for rows
         self.prompt_tokens_computed = 0  # prompt tokens that went through the model (cache hits excluded)
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        """The KV one token takes in one row: keys and values in every layer."""
+        return 2 * self.layers * self.kv_heads * self.head_dim * self.dtype.itemsize
 
     def empty(self, rows: int = 0) -> KV:
         return KV.empty(self.layers, self.kv_heads, self.head_dim, self.dtype, self.device, rows)
@@ -40,20 +46,24 @@ class ModelRunner:
 
     @torch.inference_mode()
     def apply(self, plan: StepPlan) -> None:
-        """Drop the rows that left, copy forked rows, add the rows of admitted requests: one copy of the
-        batch when its rows change, none when they do not."""
+        """Drop the rows that left, add the rows of admitted requests: one copy of the batch when its rows
+        change, none when they do not."""
         self.kv = self.kv.select(plan.keep)
+        for request_id in plan.released:
+            self.prompts.pop(request_id, None)
         if not plan.joining:
             return
         parts = []
-        for request, source in plan.joining:
-            if source is not None:  # a fork: copies of a running row (a kept row, or one that joined before)
-                parts.append((None, source, len(request.seqs)))
-            else:
-                parts.append((self.prefill(request.prompt_ids[:-1]), [0], len(request.seqs)))
+        for join in plan.joining:
+            kv = self.prompts.pop(join.request.request_id, None)
+            if kv is None:
+                kv = self.prefill(join.request.prompt_ids[:-1])
+            if join.more:
+                self.prompts[join.request.request_id] = kv
+            parts.append((kv, [0], len(join.seqs)))
         # into the storage's spare rows when they fit; else one copy into new storage, with room for more rows
-        # when requests are joining a running batch (continuous batching: more will come)
-        room = min(2 * len(plan.rows), self.max_rows) if self.kv.rows else 0
+        # when requests are joining a running batch (continuous batching: more will come), within the bound
+        room = min(2 * len(plan.rows), plan.capacity) if self.kv.rows else 0
         self.kv = self.kv.joined(parts) or KV.assemble([(self.kv, list(range(self.kv.rows)), 1)] + parts, room)
 
     @torch.inference_mode()

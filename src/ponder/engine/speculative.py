@@ -72,9 +72,9 @@ class Speculator:
         logprobs [rows, k+1, vocab] at their positions."""
         target.apply(plan)
         self.draft.apply(plan)
-        for request, source in plan.joining:
-            for seq in request.seqs:  # a fork's draft KV is a copy of its source's
-                self.lag[seq.seq_id] = self.lag.get(request.fork_of.seq_id, 1) if request.fork_of else 1
+        for join in plan.joining:
+            for seq in join.seqs:  # the draft's KV holds the prompt but its last token
+                self.lag[seq.seq_id] = 1
         rows = plan.rows
         # no proposal past the context, nor past what any row may still generate
         k = max(0, min(self.k, min(context - s.num_tokens - 1 for s in rows),

@@ -21,6 +21,8 @@ from typing import Any, Hashable, Sequence
 
 import numpy as np
 
+from ponder.errors import InvalidArgumentError
+
 EXACT_LIMIT = 2_000  # answer-count vectors summed exactly for maj@k; more than this: random subsets
 RANDOM_SUBSETS = 4_000
 
@@ -28,7 +30,9 @@ RANDOM_SUBSETS = 4_000
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Chance that a random k-subset of n samples, c of them right, holds a right one."""
     if not 1 <= k <= n:
-        raise ValueError(f"k={k} must be in 1..n={n}")
+        raise InvalidArgumentError(f"k={k} must be in 1..n={n}")
+    if not 0 <= c <= n:
+        raise InvalidArgumentError(f"c={c} (right samples) must be in 0..n={n}")
     if n - c < k:
         return 1.0
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
@@ -47,8 +51,9 @@ def maj_curve(answers: Sequence[Hashable | None], correct: Sequence[bool], ks: S
     """maj@k for each k of `ks`: exact where the answer-count vectors are few, else from random subsets (the
     first k of each of RANDOM_SUBSETS random orderings of the pool)."""
     n = len(answers)
+    _check_pool("answers", n, correct)
     if any(not 1 <= k <= n for k in ks):
-        raise ValueError(f"every k must be in 1..n={n}: {list(ks)}")
+        raise InvalidArgumentError(f"every k must be in 1..n={n}: {list(ks)}")
     groups = Counter(a for a in answers if a is not None)
     right = {a for a, ok in zip(answers, correct) if a is not None and ok}
     sizes = list(groups.values()) + [n - sum(groups.values())]  # the last group: samples with no answer
@@ -78,8 +83,11 @@ def maj_curve(answers: Sequence[Hashable | None], correct: Sequence[bool], ks: S
 def best_at_k(scores: Sequence[float], correct: Sequence[bool], k: int) -> float:
     """Expected correctness of the highest-scored sample of a random k-subset (ties broken uniformly)."""
     n = len(scores)
+    _check_pool("scores", n, correct)
     if not 1 <= k <= n:
-        raise ValueError(f"k={k} must be in 1..n={n}")
+        raise InvalidArgumentError(f"k={k} must be in 1..n={n}")
+    if any(math.isnan(s) for s in scores):  # NaN compares false with everything: the ranking would be arbitrary
+        raise InvalidArgumentError("a score is NaN; a verifier's scores must be numbers")
     levels: dict[float, list[bool]] = {}
     for s, ok in zip(scores, correct):
         levels.setdefault(s, []).append(bool(ok))
@@ -127,6 +135,11 @@ def fit_coverage(ks: Sequence[int], coverage: Sequence[float]) -> dict[str, Any]
     spread = ((cov - cov.mean()) ** 2).sum()
     return {"a": float(a), "b": float(b), "fitted": [float(x) for x in fitted],
             "r2": float(1 - residual / spread) if spread > 0 else None}
+
+
+def _check_pool(name: str, n: int, correct: Sequence[bool]) -> None:
+    if len(correct) != n:
+        raise InvalidArgumentError(f"{n} {name} but {len(correct)} correctness flags; there must be one per sample")
 
 
 def _majority_right(counts, is_right) -> Fraction:

@@ -127,8 +127,8 @@ def read_records(source: str | Path, required: tuple[str, ...], split: str = "te
                  ) -> Iterator[tuple[int, dict]]:
     """(line number, record) for each record of a JSONL file (plain or .gz); or, when `source` is not a file but
     looks like a hub id ("owner/name"), for each record of that dataset's `split` (and `hub_config`) through the
-    `datasets` library. Every record must have the `required` fields. A missing or malformed file is one
-    InvalidArgumentError naming the file and the line."""
+    `datasets` library. Every record must have the `required` fields. A missing, malformed or empty file is one
+    InvalidArgumentError naming the file (and the line)."""
     path = Path(source)
     if path.exists():
         records = _file_records(path)
@@ -136,12 +136,15 @@ def read_records(source: str | Path, required: tuple[str, ...], split: str = "te
         records = enumerate(_hub_records(str(source), split, hub_config), start=1)
     else:
         raise InvalidArgumentError(f"data file {source} does not exist")
-    for number, record in records:
+    count = 0
+    for count, (number, record) in enumerate(records, start=1):
         missing = [key for key in required if not isinstance(record, dict) or key not in record]
         if missing:
             raise InvalidArgumentError(f"{source}, line {number}: no field {missing[0]!r} "
                                        f"(a record needs {list(required)})")
         yield number, record
+    if count == 0:  # else an evaluation of no problems would divide by zero when it scores them
+        raise InvalidArgumentError(f"data file {source} holds no records")
 
 
 def _file_records(path: Path) -> Iterator[tuple[int, Any]]:
