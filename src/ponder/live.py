@@ -36,7 +36,7 @@ class Watched:
             async for event in inner:
                 row = rows[event.index]
                 row["text"] += event.text
-                row["tokens"] += len(event.token_ids)
+                row["tokens"] += event.tokens
                 if event.finished:
                     row["state"] = event.finish_reason
                     if event.finish_reason != "abort":  # read once, not at every refresh

@@ -48,7 +48,7 @@ def test_abort_stops_a_stream_mid_flight_and_counts_what_was_spent(target):
         stream = await target.submit(PROBLEMS[5].prompt(), SamplingParams(n=4, max_tokens=200, ignore_eos=True))
         seen = 0
         async for event in stream:
-            seen += len(event.token_ids)
+            seen += event.tokens
             if seen >= 12 and not stream.finish_reasons:
                 await stream.abort(0)  # one sample first, then the rest
                 await stream.abort()

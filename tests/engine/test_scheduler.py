@@ -3,7 +3,7 @@
 import pytest
 
 from ponder.engine.request import Request
-from ponder.engine.sampling_params import SamplingParams
+from ponder.sampling import SamplingParams
 from ponder.engine.scheduler import Scheduler
 from ponder.errors import InvalidArgumentError
 

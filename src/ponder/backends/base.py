@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Awaitable, Callable, Literal, Protocol
+from typing import AsyncIterator, Awaitable, Callable, Protocol
 
-from ponder.engine.request import SampleEvent
-from ponder.engine.sampling_params import SamplingParams
+from ponder.sampling import FinishReason, SampleEvent, SamplingParams
 
 __all__ = ["FinishReason", "Generation", "Generator", "Prompt", "Sample", "SampleEvent", "SamplingParams", "Stream",
            "TokenUsage", "generate", "prompt_text"]
 
 Prompt = str | list[dict]
-FinishReason = Literal["stop", "length", "abort"]
 
 
 def prompt_text(tokenizer, prompt: Prompt, prefix: str = "") -> str:
@@ -98,9 +96,9 @@ class Stream:
         if self.done:
             raise StopAsyncIteration
         event = await self._events.__anext__()
-        self.usage.add(generated=len(event.token_ids))
+        self.usage.add(generated=event.tokens)
         if self._sink is not None:
-            self._sink.add(generated=len(event.token_ids))
+            self._sink.add(generated=event.tokens)
         if event.finished:
             self.finish_reasons[event.index] = event.finish_reason
             self.stop_strings[event.index] = event.stop_string

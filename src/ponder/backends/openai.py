@@ -22,10 +22,10 @@ import bisect
 import importlib.util
 import itertools
 import weakref
-from dataclasses import replace
 
-from ponder.backends.base import Prompt, SampleEvent, SamplingParams, Stream, TokenUsage, prompt_text
+from ponder.backends.base import Prompt, SamplingParams, Stream, TokenUsage, prompt_text
 from ponder.errors import BackendError, InvalidArgumentError, PonderError
+from ponder.sampling import SampleEvent, StopStrings
 from ponder.seeds import derive_seed
 
 
@@ -158,7 +158,7 @@ class OpenAIGenerator:
                       max_tokens=params.max_tokens, stream=True, extra_body=self.extra_body,
                       seed=None if params.seed is None else derive_seed(params.seed, index))
         generated, finish, stop_string, counted = 0, "abort", None, False
-        stops = _StopStrings(params.stop)
+        stops = StopStrings(params.stop)
         client, gate = self._connection()
         try:
             async with gate:
@@ -177,7 +177,7 @@ class OpenAIGenerator:
                         for choice in chunk.choices:
                             event = _event(request_id, index, choice, params.logprobs)
                             if event is not None:
-                                generated += len(event.token_ids)
+                                generated += event.tokens
                                 ready, stop_string = stops.feed(event)
                                 for piece in ready:
                                     queue.put_nowait(piece)
@@ -210,35 +210,6 @@ class OpenAIGenerator:
                                      stop_string=stop_string if isinstance(stop_string, str) else None))
 
 
-class _StopStrings:
-    """Stop strings found in a sample's streamed text: events whose text may begin one are held back until it is
-    clear, and the text is cut before the first one found (it is not part of the sample, as OpenAI has it)."""
-
-    def __init__(self, stops: tuple[str, ...]):
-        self.stops = [s for s in stops if s]
-        self.held: list[SampleEvent] = []
-
-    def feed(self, event: SampleEvent) -> tuple[list[SampleEvent], str | None]:
-        """The events that can go out now, and the stop string found (None: none yet)."""
-        if not self.stops:
-            return [event], None
-        self.held.append(event)
-        text = "".join(e.text for e in self.held)
-        found = min(((text.find(s), s) for s in self.stops if s in text), default=None)
-        if found is not None:
-            held, self.held = self.held, []
-            tops = [t for e in held for t in e.top_logprobs] if all(e.top_logprobs for e in held) else None
-            return [replace(held[0], token_ids=[t for e in held for t in e.token_ids], text=text[:found[0]],
-                            logprobs=[x for e in held for x in e.logprobs], top_logprobs=tops)], found[1]
-        if any(text.endswith(s[:k]) for s in self.stops for k in range(1, len(s))):
-            return [], None  # might be the start of a stop string
-        return self.flush(), None
-
-    def flush(self) -> list[SampleEvent]:
-        held, self.held = self.held, []
-        return held
-
-
 def _event(request_id: int, index: int, choice, top: int) -> SampleEvent | None:
     """A chunk's tokens as an event: their count and logprobs from the chunk's logprobs (one per token)."""
     if hasattr(choice, "delta"):  # chat
@@ -253,5 +224,5 @@ def _event(request_id: int, index: int, choice, top: int) -> SampleEvent | None:
                 else None)  # keyed by token text over HTTP (the engine keys them by id): only values are read
     if not text and not logprobs:
         return None
-    count = len(logprobs) or 1  # a server that sends no logprobs: a chunk counts as one token
-    return SampleEvent(request_id, index, [-1] * count, text, logprobs or [0.0] * count, tops)
+    # token ids do not come over HTTP; a server that sends no logprobs: a chunk counts as one token
+    return SampleEvent(request_id, index, None, text, logprobs or [0.0], tops)

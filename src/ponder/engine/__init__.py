@@ -2,8 +2,7 @@
 
 from ponder.engine.async_engine import AsyncEngine, RequestStream
 from ponder.engine.engine import LLMEngine, RequestOutput, SampleOutput
-from ponder.engine.request import SampleEvent
-from ponder.engine.sampling_params import SamplingParams
+from ponder.sampling import SampleEvent, SamplingParams
 
 __all__ = ["AsyncEngine", "LLMEngine", "RequestOutput", "RequestStream", "SampleEvent", "SampleOutput",
            "SamplingParams"]

@@ -13,9 +13,8 @@ import threading
 from typing import Any, Callable
 
 from ponder.engine.engine import LLMEngine, SampleOutput
-from ponder.engine.request import SampleEvent
-from ponder.engine.sampling_params import SamplingParams
 from ponder.errors import EngineDeadError
+from ponder.sampling import SampleEvent, SamplingParams
 
 
 class RequestStream:

@@ -23,14 +23,15 @@ import torch
 
 from ponder.engine.detokenizer import Detokenizer
 from ponder.engine.prefix_cache import PrefixCache
-from ponder.engine.request import Request, SampleEvent, Sequence
+from ponder.engine.request import Request, Sequence
 from ponder.engine.runner import ModelRunner
 from ponder.engine.sampler import Sampler
-from ponder.engine.sampling_params import SamplingParams
 from ponder.engine.scheduler import Scheduler
 from ponder.engine.speculative import Speculator
 from ponder.errors import InvalidArgumentError, ModelNotFoundError
 from ponder.models import check_causal_lm
+from ponder.sampling import SampleEvent, SamplingParams, find_stop
+from ponder.seeds import derive_seed
 
 
 @dataclass
@@ -207,10 +208,9 @@ class LLMEngine:
             seq.text += delta
             stop_string = None
             if params.stop and not (seq.finished and new[-1] in self.eos):
-                window = max(before - max(map(len, params.stop)) + 1, 0)
-                found = [(j, s) for j, s in ((seq.text.find(s, window), s) for s in params.stop) if j >= 0]
+                found = find_stop(seq.text, params.stop, start=max(before - max(map(len, params.stop)) + 1, 0))
                 if found:  # OpenAI semantics: the stop string ends the text and is not part of it
-                    cut, stop_string = min(found)
+                    cut, stop_string = found
                     delta = delta[:max(cut - before, 0)]
                     seq.text = seq.text[:cut]
                     seq.finish_reason = "stop"
@@ -257,7 +257,7 @@ class LLMEngine:
 
     def _seeds(self, params: SamplingParams) -> list[int]:
         base = params.seed if params.seed is not None else self.rng.getrandbits(62)
-        return [_mix(base, i) for i in range(params.n)]
+        return [derive_seed(base, i) for i in range(params.n)]  # one per sample: its own random stream
 
 
 def default_kv_cache_bytes(device: torch.device) -> int:
@@ -269,11 +269,6 @@ def default_kv_cache_bytes(device: torch.device) -> int:
         free, _ = torch.cuda.mem_get_info(device)
         return free // 4
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-
-
-def _mix(*numbers: int) -> int:
-    """A seed (a non-negative 63-bit integer) from integers; the same on every run (ints hash to themselves)."""
-    return hash(numbers) & (1 << 63) - 1
 
 
 def _as_list(x) -> list:

@@ -1,39 +1,14 @@
-"""A request (one prompt, n samples), its samples (`Sequence`: one batch row each while running) and the
-events a sample emits. Plain Python: no tensors here, so the scheduler can be tested with exact asserts."""
+"""A request (one prompt, n samples) and its samples (`Sequence`: one batch row each while running). Plain
+Python: no tensors here, so the scheduler can be tested with exact asserts."""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Literal
 
-from ponder.engine.sampling_params import SamplingParams
+from ponder.sampling import FinishReason, SamplingParams
 
-FinishReason = Literal["stop", "length", "abort"]
 _seq_ids = itertools.count()
-
-
-@dataclass
-class SampleEvent:
-    """What one sample did in one engine step: the tokens it added (one, or several with speculative
-    decoding), their text, the chosen tokens' logprobs (and the top ones if asked), whether a reasoning step
-    ended, and once it is over, why (and which stop string, if one). Token counts are the sample's totals so far."""
-
-    request_id: int
-    index: int
-    token_ids: list[int]
-    text: str
-    logprobs: list[float]
-    top_logprobs: list[dict[int, float]] | None = None
-    step_end: bool = False
-    finish_reason: FinishReason | None = None
-    prompt_tokens: int = 0
-    generated_tokens: int = 0
-    stop_string: str | None = None  # the stop string that ended the sample (None: EOS, length or abort)
-
-    @property
-    def finished(self) -> bool:
-        return self.finish_reason is not None
 
 
 class Sequence:

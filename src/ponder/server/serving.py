@@ -104,7 +104,7 @@ class Serving:
         async with self._sampling(request, config) as stream:
             async for event in stream:
                 texts[event.index].append(event.text)
-                if wanted and event.token_ids:
+                if wanted and event.tokens:
                     logprobs[event.index].append(_logprobs(event, chat, self._token))
         choices = []
         for i in range(request.n):
@@ -187,7 +187,7 @@ class Serving:
         logprobs = _wants_logprobs(request)
         async with self._sampling(request, config) as stream:
             async for event in stream:
-                if event.token_ids:
+                if event.tokens:
                     piece = {"delta": {"content": event.text}} if chat else {"text": event.text}
                     extra = {"logprobs": _logprobs(event, chat, self._token)} if logprobs else {}
                     yield _sse(base | {"choices": [{"index": event.index, **piece, "finish_reason": None, **extra}]})

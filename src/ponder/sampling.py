@@ -1,0 +1,130 @@
+"""What every layer says about sampling: how to sample (SamplingParams), what a sample did (SampleEvent), why it
+ended (FinishReason), and where a stop string ends it (find_stop, StopStrings). The engine, the backends and the
+strategies all speak these; this module imports nothing of ponder but its errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from ponder.errors import InvalidArgumentError
+
+FinishReason = Literal["stop", "length", "abort"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Args:
+        n: samples drawn from the prompt (its KV is computed once and shared by all of them).
+        temperature: 0 is greedy.
+        top_p, top_k, min_p: truncation of the distribution; 1, 0 and 0 turn each off.
+        max_tokens: the most tokens generated per sample.
+        stop: strings that end a sample (found in the decoded text, across token boundaries; not returned).
+        seed: makes a request's samples reproducible when it runs alone (each sample gets its own stream).
+        logprobs: how many of the most likely tokens to report at each step (the chosen one always is).
+        step_delimiter: a string (say "\\n") whose appearance in the text ends a reasoning step: the sample's
+            event then carries `step_end=True`, so a strategy can act between steps.
+        ignore_eos: go on past the end-of-sequence token (for benchmarks of a fixed length).
+    """
+
+    n: int = 1
+    temperature: float = 0.7
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    logprobs: int = 0
+    step_delimiter: str | None = None
+    ignore_eos: bool = False
+
+    def __post_init__(self):
+        if isinstance(self.stop, str):  # a lone string is one stop string, not a tuple of characters
+            object.__setattr__(self, "stop", (self.stop,))
+        checks = [
+            (self.n >= 1, f"n={self.n} must be >= 1"),
+            (self.max_tokens >= 1, f"max_tokens={self.max_tokens} must be >= 1"),
+            (self.temperature >= 0, f"temperature={self.temperature} must be >= 0"),
+            (0 < self.top_p <= 1, f"top_p={self.top_p} must be in (0, 1]"),
+            (self.top_k >= 0, f"top_k={self.top_k} must be >= 0"),
+            (0 <= self.min_p < 1, f"min_p={self.min_p} must be in [0, 1)"),
+            (self.logprobs >= 0, f"logprobs={self.logprobs} must be >= 0"),
+            (all(isinstance(s, str) and s for s in self.stop), f"stop={self.stop!r} must be non-empty strings"),
+            (self.step_delimiter is None or self.step_delimiter != "", "step_delimiter must not be empty"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InvalidArgumentError(message)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass
+class SampleEvent:
+    """What one sample did in one engine step: the tokens it added (one, or several with speculative
+    decoding), their text, the chosen tokens' logprobs (and the top ones if asked), whether a reasoning step
+    ended, and once it is over, why (and which stop string, if one). Token counts are the sample's totals so far."""
+
+    request_id: int
+    index: int
+    token_ids: list[int] | None  # None where the backend cannot know them (a remote server sends text)
+    text: str
+    logprobs: list[float]
+    top_logprobs: list[dict[int, float]] | None = None
+    step_end: bool = False
+    finish_reason: FinishReason | None = None
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    stop_string: str | None = None  # the stop string that ended the sample (None: EOS, length or abort)
+
+    @property
+    def finished(self) -> bool:
+        return self.finish_reason is not None
+
+    @property
+    def tokens(self) -> int:
+        """How many tokens it adds: one logprob each, on every backend."""
+        return len(self.logprobs)
+
+
+def find_stop(text: str, stops: tuple[str, ...], start: int = 0) -> tuple[int, str] | None:
+    """Where the first stop string in `text[start:]` begins, and which one (the earliest; at one place, the first in
+    sort order); None if none is there. OpenAI's semantics: the stop string ends the text and is not part of it."""
+    found = [(at, stop) for at, stop in ((text.find(stop, start), stop) for stop in stops if stop) if at >= 0]
+    return min(found) if found else None
+
+
+class StopStrings:
+    """Stop strings found in a sample's streamed text, one event at a time (a backend that cannot stop the sampler
+    itself, such as a remote server): events whose text may begin one are held back until it is clear, and the
+    text is cut before the first one found."""
+
+    def __init__(self, stops: tuple[str, ...]):
+        self.stops = tuple(s for s in stops if s)
+        self.held: list[SampleEvent] = []
+
+    def feed(self, event: SampleEvent) -> tuple[list[SampleEvent], str | None]:
+        """The events that can go out now, and the stop string found (None: none yet)."""
+        if not self.stops:
+            return [event], None
+        self.held.append(event)
+        text = "".join(e.text for e in self.held)
+        found = find_stop(text, self.stops)
+        if found is not None:
+            held, self.held = self.held, []
+            ids = [t for e in held for t in e.token_ids] if all(e.token_ids is not None for e in held) else None
+            tops = [t for e in held for t in e.top_logprobs] if all(e.top_logprobs for e in held) else None
+            logprobs = [x for e in held for x in e.logprobs]
+            return [replace(held[0], token_ids=ids, text=text[:found[0]], logprobs=logprobs, top_logprobs=tops)], \
+                found[1]
+        if any(text.endswith(s[:k]) for s in self.stops for k in range(1, len(s))):
+            return [], None  # might be the start of a stop string
+        return self.flush(), None
+
+    def flush(self) -> list[SampleEvent]:
+        held, self.held = self.held, []
+        return held
