@@ -23,25 +23,26 @@ GREEDY_TOKENS = 256
 def run(model: str = "ponder-arith", problems: int = 200, strategy_problems: int = 10, budget: int = 4,
         seed: int = 0, install: bool = False, progress=None) -> dict:
     from ponder.backends.base import SamplingParams
-    from ponder.backends.local import LocalGenerator
-    from ponder.backends.openai import OpenAIGenerator
+    from ponder.runtime import Choice, Runtime
     from ponder.strategies import STRATEGIES, StrategyConfig
     from ponder.tasks import arith
 
     python = peers.find("llamacpp", install=install, progress=progress)
     say = progress or (lambda text: None)
-    local = LocalGenerator(model, seed=seed)
-    draft = LocalGenerator("ponder-arith-draft", seed=seed + 1)
-    try:
-        with peers.serve("llamacpp", python, model, context=local.context) as (url, _):
-            remote = OpenAIGenerator(f"{url}/v1", model, chat_template=model,
-                                     extra_body=peers.PEERS["llamacpp"].neutral)
+    modelled = sorted(name for name, entry in STRATEGIES.items() if entry.model)
+    with Runtime(Choice(model=model, seed=seed), ["single"]) as local, \
+            peers.serve("llamacpp", python, model, context=local.generator.context) as (url, _):
+        # through llama.cpp: the target over HTTP, with the draft (spec-reason's step writer) and arith-steps here
+        remote = Runtime(Choice(backend=url, model=model, draft="ponder-arith-draft", verifier="arith-steps",
+                                seed=seed), modelled)
+        remote.generator.extra_body = peers.PEERS["llamacpp"].neutral
+        try:
             greedy_config = StrategyConfig(budget=1, sampling=SamplingParams(temperature=0,
                                                                              max_tokens=GREEDY_TOKENS))
             tasks = arith.problems(seed, problems)
             say(f"greedy: {problems} problems on ponder's engine, then on llama.cpp")
-            ours, ours_s = _timed(_all(STRATEGIES["single"], tasks, local, greedy_config))
-            theirs, theirs_s = _timed(_all(STRATEGIES["single"], tasks, remote, greedy_config))
+            ours, ours_s = _timed(_all(local, "single", tasks, greedy_config))
+            theirs, theirs_s = _timed(_all(remote, "single", tasks, greedy_config))
             texts = [(a.candidates[0].text, b.candidates[0].text) for a, b in zip(ours, theirs)]
             differ = [p.id for p, a, b in zip(tasks, ours, theirs) if a.answer != b.answer]
             greedy = {
@@ -55,33 +56,28 @@ def run(model: str = "ponder-arith", problems: int = 200, strategy_problems: int
                 "wall_s": {"ponder": round(ours_s, 2), "llamacpp": round(theirs_s, 2)},
             }
             strategies = {}
-            for name in sorted(set(STRATEGIES) - {"reference"}):
+            for name in modelled:
                 say(f"strategies: {name}@{budget} on {strategy_problems} problems through llama.cpp")
-                strategies[name] = _strategy(name, arith.problems(seed + 1, strategy_problems), remote, draft,
-                                             budget)
-        return {"peer": peers.describe("llamacpp", python), "model": model,
-                "gguf": "f32", "greedy": greedy, "strategies": strategies}
-    finally:
-        local.close()
-        draft.close()
+                strategies[name] = _strategy(remote, name, arith.problems(seed + 1, strategy_problems), budget)
+        finally:
+            remote.close()
+    return {"peer": peers.describe("llamacpp", python), "model": model,
+            "gguf": "f32", "greedy": greedy, "strategies": strategies}
 
 
-def _strategy(name: str, tasks, remote, draft, budget: int) -> dict:
+def _strategy(runtime, name: str, tasks, budget: int) -> dict:
     from ponder.backends.base import SamplingParams
-    from ponder.strategies import STRATEGIES, StrategyConfig
-    from ponder.verifiers import ArithSteps
+    from ponder.strategies import StrategyConfig
 
-    verifier = ArithSteps() if name in ("best-of-n", "weighted-vote", "beam", "particle") else None
-    config = StrategyConfig(budget=budget, sampling=SamplingParams(temperature=0.7, seed=1),
-                            draft=draft if name == "spec-reason" else None)
-    results, wall = _timed(_all(STRATEGIES[name], tasks, remote, config, verifier))
+    config = StrategyConfig(budget=budget, sampling=SamplingParams(temperature=0.7, seed=1))
+    results, wall = _timed(_all(runtime, name, tasks, config))
     return {"accuracy": _accuracy(tasks, results), "samples_per_problem": sum(r.samples for r in results) / len(tasks),
             "generated_tokens_per_problem": round(sum(r.tokens["generated"] for r in results) / len(tasks), 1),
             "wall_s": round(wall, 2)}
 
 
-async def _all(strategy, tasks, generator, config, verifier=None):
-    return await asyncio.gather(*(strategy(p, generator, verifier, config) for p in tasks))
+async def _all(runtime, strategy: str, tasks, config):
+    return await asyncio.gather(*(runtime.solve(p, strategy, config) for p in tasks))
 
 
 def _timed(coroutine):
