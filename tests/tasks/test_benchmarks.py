@@ -54,7 +54,8 @@ def test_answer_extraction_per_task():
     assert gsm.extract("so 1,000 in all.\n#### 1,000") == "1000" and gsm.extract("The answer is $5.") == "5"
     assert gsm.extract("3 + 4 = 7\n\nQuestion: what is 8?") == "7"  # a few-shot model's next question is not read
     assert math.extract("thus $x = \\boxed{\\frac{1}{2}}$.") == "\\frac{1}{2}" and grade(math, "0.5")
-    assert math.extract("The answer is $\\text{(C)}$.") == "(C)"  # a wrapper that does not change the value
+    choice = tasks.problem_for("math500", "\\text{(C)}")  # the answer as math-verify writes it, graded on its value
+    assert choice.extract("The answer is $\\text{(C)}$.") == "\\text{(C)}" and grade(choice, "(C)")
     aime = tasks.problem_for("aime24", "113")
     assert aime.extract("= \\boxed{\\textbf{(113) }}$.\n~Stev") == 113 and aime.extract("\\boxed{104.}") == 104
     assert aime.extract("$180 + 24 = 204$. -sepehr2010") == 204  # a signature after the solution is not it
