@@ -25,6 +25,15 @@ def test_reference_solutions_grade_right_on_gold_data(shared_data, task, count):
     assert wrong <= count // 50
 
 
+@pytest.mark.parametrize("frame", ["{}", "We simplify.\nAnswer: {}", "So the answer is ${}$."])
+def test_math500_reference_answers_as_a_model_states_them_grade_right(shared_data, frame):
+    # a bare answer (`ponder grade --candidate`), bare LaTeX on an answer line, LaTeX in prose: no \boxed to go by
+    problems = tasks.load("math500", data=str(shared_data / FILES["math500"]))
+    assert [p.answer for p in problems if not grade(p, p.extract(frame.format(p.answer)))] == []
+    wrong = sum(grade(p, p.extract(frame.format(q.answer))) for p, q in zip(problems, problems[1:] + problems[:1]))
+    assert wrong <= len(problems) // 50
+
+
 def test_humaneval_canonical_solutions_pass_and_empty_bodies_fail(shared_data):
     problems = tasks.load("humaneval", data=str(shared_data / FILES["humaneval"]))
     assert len(problems) == 164 and problems[0].id == "HumanEval/0"

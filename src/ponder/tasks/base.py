@@ -95,9 +95,10 @@ def extract_boxed(text: str) -> str | None:
 def extract_math(text: str) -> str | None:
     """A math answer as math-verify reads a model's text (parse_math): the last \\boxed{...} (or the last boxes
     listed together: "\\boxed{2} and \\boxed{3}"); else LaTeX or a plain expression after "final answer is" /
-    "Answer:" / "answer is"; else the last LaTeX ($...$, \\(...\\)) or plain expression ("1/2", "3.5"). The last
-    number only where math-verify finds nothing. The answer comes back as math-verify wrote it (normalised LaTeX:
-    "\\frac{1}{2}", "\\text{(C)}", "[2,5)")."""
+    "Answer:" / "answer is"; else the last LaTeX ($...$, \\(...\\)) or plain expression ("1/2", "3.5"). Bare LaTeX
+    that math-verify would miss or cut (a text that is one answer, "2\\sqrt{5}"; an "Answer: (1, 2)" line) is put
+    between $...$ first. The last number only where math-verify finds nothing. The answer comes back as
+    math-verify wrote it (normalised LaTeX: "\\frac{1}{2}", "\\text{(C)}", "[2,5)")."""
     text = until_next_question(text).strip()
     found = parse_math(_delimit_bare_answers(text))
     if found:  # a plain expression's match takes the sentence's full stop along ("3/56.")
@@ -158,6 +159,8 @@ def parse_math(text: str) -> list:
     the last \\boxed{} before anything else, as open-r1 and lighteval grade MATH, then for LaTeX, then for plain
     expressions."""
     math_verify = _load_math_verify()
+    # first_match: the value and the text come from one match (in "any_match" a match that does not parse gives
+    # the text and an earlier one the value)
     configs = (math_verify.LatexExtractionConfig(boxed_match_priority=0), math_verify.ExprExtractionConfig())
     return math_verify.parse(text, configs, fallback_mode="first_match", extraction_mode="first_match",
                              parsing_timeout=math_timeout())
