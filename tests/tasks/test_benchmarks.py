@@ -25,6 +25,15 @@ def test_reference_solutions_grade_right_on_gold_data(shared_data, task, count):
     assert wrong <= count // 50
 
 
+@pytest.mark.parametrize("frame", ["{}", "We simplify.\nAnswer: {}", "So the answer is ${}$."])
+def test_math500_reference_answers_as_a_model_states_them_grade_right(shared_data, frame):
+    # a bare answer (`ponder grade --candidate`), bare LaTeX on an answer line, LaTeX in prose: no \boxed to go by
+    problems = tasks.load("math500", data=str(shared_data / FILES["math500"]))
+    assert [p.answer for p in problems if not grade(p, p.extract(frame.format(p.answer)))] == []
+    wrong = sum(grade(p, p.extract(frame.format(q.answer))) for p, q in zip(problems, problems[1:] + problems[:1]))
+    assert wrong <= len(problems) // 50
+
+
 def test_humaneval_canonical_solutions_pass_and_empty_bodies_fail(shared_data):
     problems = tasks.load("humaneval", data=str(shared_data / FILES["humaneval"]))
     assert len(problems) == 164 and problems[0].id == "HumanEval/0"
@@ -54,7 +63,8 @@ def test_answer_extraction_per_task():
     assert gsm.extract("so 1,000 in all.\n#### 1,000") == "1000" and gsm.extract("The answer is $5.") == "5"
     assert gsm.extract("3 + 4 = 7\n\nQuestion: what is 8?") == "7"  # a few-shot model's next question is not read
     assert math.extract("thus $x = \\boxed{\\frac{1}{2}}$.") == "\\frac{1}{2}" and grade(math, "0.5")
-    assert math.extract("The answer is $\\text{(C)}$.") == "(C)"  # a wrapper that does not change the value
+    choice = tasks.problem_for("math500", "\\text{(C)}")  # the answer as math-verify writes it, graded on its value
+    assert choice.extract("The answer is $\\text{(C)}$.") == "\\text{(C)}" and grade(choice, "(C)")
     aime = tasks.problem_for("aime24", "113")
     assert aime.extract("= \\boxed{\\textbf{(113) }}$.\n~Stev") == 113 and aime.extract("\\boxed{104.}") == 104
     assert aime.extract("$180 + 24 = 204$. -sepehr2010") == 204  # a signature after the solution is not it

@@ -12,9 +12,12 @@ verifiers decide whether it is right.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
+import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -90,19 +93,90 @@ def extract_boxed(text: str) -> str | None:
 
 
 def extract_math(text: str) -> str | None:
-    """A math answer: the last \\boxed{...}; else what follows the last "answer is" / "Answer:"; else the last
-    number of the last $...$ (a signature after a solution is not its answer); else the last number. Wrappers
-    that do not change the value (\\text{...}, a trailing period, $...$) are removed."""
-    text = until_next_question(text)
-    found = extract_boxed(text)
-    if found is None:
-        said = re.findall(r"(?:answer is|Answer:)\s*(.+)", text)
-        spans = re.findall(r"\$([^$]+)\$", text)  # else the last number in math mode, then anywhere
-        found = said[-1].strip().rstrip(".").strip("$ ") if said else extract_number(spans[-1] if spans else text)
-    if found is None:
-        return None
-    found = re.sub(r"^\\text\{(.*)\}$", r"\1", found.strip()).strip()
-    return found.rstrip(".").strip() or None
+    """A math answer as math-verify reads a model's text (parse_math): the last \\boxed{...} (or the last boxes
+    listed together: "\\boxed{2} and \\boxed{3}"); else LaTeX or a plain expression after "final answer is" /
+    "Answer:" / "answer is"; else the last LaTeX ($...$, \\(...\\)) or plain expression ("1/2", "3.5"). Bare LaTeX
+    that math-verify would miss or cut (a text that is one answer, "2\\sqrt{5}"; an "Answer: (1, 2)" line) is put
+    between $...$ first. The last number only where math-verify finds nothing. The answer comes back as
+    math-verify wrote it (normalised LaTeX: "\\frac{1}{2}", "\\text{(C)}", "[2,5)")."""
+    text = until_next_question(text).strip()
+    found = parse_math(_delimit_bare_answers(text))
+    if found:  # a plain expression's match takes the sentence's full stop along ("3/56.")
+        return str(found[-1]).strip().rstrip(".").rstrip() or None
+    return extract_number(text)
+
+
+def _delimit_bare_answers(text: str) -> str:
+    """`text` with an answer written as bare LaTeX put between $...$, where math-verify would miss or cut it (it
+    finds LaTeX only inside delimiters, and reads "2" out of "Answer: 2\\sqrt{5}"): a whole text that is one answer
+    ("2\\sqrt{5}", "(1, 2)", "x^2+2x+1") and the rest of an "Answer:" / "answer is" line that is one answer."""
+    if _is_bare_answer(text):
+        return _delimited(text)
+    return _ANSWER_LINE.sub(lambda m: m[1] + (_delimited(m[2]) if _is_bare_answer(m[2]) else m[2]), text)
+
+
+def _delimited(answer: str) -> str:
+    answer = _unwrapped(answer)
+    # one word ("Evelyn", "even") is a text answer, not a product of one-letter symbols
+    return f"$\\text{{{answer}}}$" if answer.isalpha() else f"${answer}$"
+
+
+_ANSWER_LINE = re.compile(r"((?i:\banswer(?:\s+is)?\**\s*:|\banswer\s+is\b)[ \t*]*)([^\n]+)")
+# A word of two letters or more that is not a LaTeX command: prose, not an answer's symbols ("2xy" aside, which
+# no MATH answer writes). Commands that hold words (\text{ cm}, \begin{pmatrix}) are removed before looking.
+_PROSE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
+_WORDY_COMMAND = re.compile(r"\\(?:text\w*|mbox|mathrm|operatorname|begin|end)\s*\{[^{}]*\}")
+# Where math-verify looks for LaTeX: between $...$, \\(...\\), \\[...\\], in \\boxed{} ("\\$36" is a dollar sign)
+MATH_DELIMITER = re.compile(r"(?<!\\)\$|\\boxed|\\\(|\\\[")
+
+
+def _unwrapped(answer: str) -> str:
+    """An answer without the markdown bold or the full stop around it."""
+    return answer.strip().strip("*").strip().rstrip(".").rstrip()
+
+
+def _is_bare_answer(text: str) -> bool:
+    """Whether `text` is one answer on its own ("2\\sqrt{5}", "(1, 2)", "\\text{east}", "Evelyn"): one line, no
+    math delimiters, no prose (one word is an answer)."""
+    answer = _unwrapped(text)
+    return (bool(answer) and "\n" not in answer and not MATH_DELIMITER.search(answer)
+            and (answer.isalpha() or not _PROSE.search(_WORDY_COMMAND.sub("", answer))))
+
+
+# math-verify bounds one parse or comparison with SIGALRM, which only the main thread may set; off it (a Ray
+# actor's event loop, a worker thread) it runs unbounded, as math-verify advises, rather than raising.
+MATH_TIMEOUT = 5  # seconds
+
+
+def math_timeout() -> int | None:
+    """math-verify's time limit on one parse or comparison here: MATH_TIMEOUT on the main thread, else None."""
+    return MATH_TIMEOUT if threading.current_thread() is threading.main_thread() else None
+
+
+def parse_math(text: str) -> list:
+    """math-verify's `parse` of `text`, its first match only: [value, answer as written], [answer as written]
+    where it cannot be parsed, or [] where `text` holds no answer (or its parse ran out of time). It looks for
+    the last \\boxed{} before anything else, as open-r1 and lighteval grade MATH, then for LaTeX, then for plain
+    expressions."""
+    math_verify = _load_math_verify()
+    # first_match: the value and the text come from one match (in "any_match" a match that does not parse gives
+    # the text and an earlier one the value)
+    configs = (math_verify.LatexExtractionConfig(boxed_match_priority=0), math_verify.ExprExtractionConfig())
+    return math_verify.parse(text, configs, fallback_mode="first_match", extraction_mode="first_match",
+                             parsing_timeout=math_timeout())
+
+
+@functools.cache
+def _load_math_verify():
+    """math-verify, imported on first use (it brings sympy and an ANTLR parser: a second at start)."""
+    import math_verify
+
+    # math-verify logs a parse or comparison out of time (with the whole text) and its timeout being off as
+    # warnings; ponder counts the first as no answer or not equal and turns the second off on purpose, so a user
+    # is told neither.
+    for name in ("math_verify.parser", "math_verify.grader"):
+        logging.getLogger(name).addFilter(lambda record: record.levelno >= logging.ERROR)
+    return math_verify
 
 
 def until_next_question(text: str) -> str:

@@ -1,7 +1,8 @@
 """MATH-500 (Lightman et al., 2023): the 500-problem test subset of Hendrycks' MATH, graded through math-verify.
 
 Records: {"problem", "solution", "answer", "subject", "level", "unique_id"} (the PRM800K split; hub id
-HuggingFaceH4/MATH-500). The answer is LaTeX; a model's answer is its last \\boxed{...}.
+HuggingFaceH4/MATH-500). The answer is LaTeX; a model's answer is read by math-verify (base.extract_math: its
+last \\boxed{...}, else its stated answer or last expression) and graded on its value (verifiers.answer).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import re
 from fractions import Fraction
 from typing import Any
 
-from ponder.tasks.base import Problem
+from ponder.tasks.base import MATH_DELIMITER, Problem, math_timeout, parse_math
 
 
 def grade(problem: Problem, answer: Any, timeout: float = 10.0) -> bool:
@@ -27,7 +27,7 @@ def grade(problem: Problem, answer: Any, timeout: float = 10.0) -> bool:
 
         program = f"{answer}\n\n{problem.tests}\n\ncheck({problem.entry_point})\n"
         return run(program, timeout=timeout).status == "pass"
-    return equivalent(answer, problem.answer)
+    return equivalent(problem.answer, answer)
 
 
 def classes(answers: list[Any]) -> list[int | None]:
@@ -49,7 +49,8 @@ def classes(answers: list[Any]) -> list[int | None]:
 
 def equivalent(a: Any, b: Any) -> bool:
     """Whether two answers mean the same: numbers compared exactly (as fractions), anything else through
-    math-verify's parsing and symbolic comparison; answers of several lines (programs) only as the same text.
+    math-verify's parsing and symbolic comparison, `a` taken as the reference (math-verify reads a stated variable
+    or an equation's interval on the answer's side); answers of several lines (programs) only as the same text.
     None is equivalent to nothing."""
     if a is None or b is None:
         return False
@@ -77,15 +78,17 @@ def _number(value: Any) -> Fraction | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _math_verify(a: str, b: str) -> bool:
-    from math_verify import parse, verify
+def _math_verify(reference: str, answer: str) -> bool:
+    from math_verify import verify
 
-    def parsed(s: str):
-        # math-verify looks for a LaTeX or plain expression; a bare answer is wrapped so it is found
-        return parse(s if "$" in s or "\\boxed" in s else f"${s}$")
+    x, y = _parsed(reference), _parsed(answer)
+    # an answer math-verify cannot read is equal to nothing but itself (the a == b above); a comparison out of
+    # time is not equal
+    return bool(x) and bool(y) and verify(x, y, timeout_seconds=math_timeout())
 
-    try:
-        x, y = parsed(a), parsed(b)
-        return bool(x) and bool(y) and verify(x, y)
-    except Exception:  # an answer math-verify cannot read is equal to nothing but itself
-        return False
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(answer: str) -> list:
+    """math-verify's parse of one answer, once: a vote compares each candidate's answer with several others."""
+    # an answer is bare LaTeX or an expression: math-verify finds LaTeX inside delimiters only
+    return parse_math(answer if MATH_DELIMITER.search(answer) else f"${answer}$")
