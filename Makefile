@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/lock.txt
 LATEST ?= .venv-latest
+# pytest's arguments for test and test-latest, e.g. make test PYTEST_ARGS="-q -x tests/engine"
+PYTEST_ARGS ?= -q
 
 # pip freeze, as a lock: every installed distribution (pip and setuptools too) but ponder itself, with local
 # version labels dropped (torch==2.13.0 matches this machine's 2.13.0+cpu wheel and PyPI's 2.13.0 alike)
@@ -27,7 +29,7 @@ demo: $(STAMP)
 	$(BIN)/ponder demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # on purpose only: a fresh venv with the newest versions allowed, frozen into the lock (then make test)
 lock:
@@ -50,8 +52,8 @@ test-latest:
 	$(LATEST)/bin/pip install --quiet -e '.[test]'
 	$(LATEST)/$(FREEZE) | sort > $(LATEST)/freeze.txt
 	@echo "newest allowed versions that differ from $(LOCK) (< locked, > latest):"
-	@grep -v '^#' $(LOCK) | sort | diff - $(LATEST)/freeze.txt || true
-	$(LATEST)/bin/python -m pytest -q
+	@grep -v '^#' $(LOCK) | sort | diff - $(LATEST)/freeze.txt && echo "none: the lock is the newest" || true
+	$(LATEST)/bin/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(LATEST) runs .pytest_cache
