@@ -5,12 +5,14 @@ a request joins in place); a row that leaves is overwritten by a row from the en
 
 Rows have different lengths, so each is left-padded to the longest and an attention mask marks its real
 columns; every row's RoPE positions count its real tokens only, so padding never shifts a row's positions.
-This module is the only one that touches `transformers`' cache internals (`DynamicCache` and its layers'
-`keys`/`values`), whose API moves between releases.
+This module is the only one that touches `transformers`' cache API (`DynamicCache`, its layers' `keys`/`values`,
+and the keyword a model's forward takes it by), which moves between releases.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -135,6 +137,14 @@ class KV:
         return KV([gather(k) for k in self.keys], [gather(v) for v in self.values],
                   self.mask.gather(1, order)).trimmed()
 
+    def forward(self, model, mask: torch.Tensor, **inputs):
+        """One forward pass of `model` on `inputs` (input_ids [rows, width], position_ids, ...) after these
+        columns, whose attention mask with the new columns is `mask`; returns (the KV with the new columns
+        appended, the model's output)."""
+        cache = self.as_cache(inputs["input_ids"].shape[1])
+        out = model(**inputs, attention_mask=mask, use_cache=True, **{_cache_keyword(type(model)): cache})
+        return KV.from_cache(cache, mask), out
+
     def as_cache(self, width: int) -> DynamicCache:
         """A transformers cache over these tensors for one forward pass that appends `width` columns: written
         in place into spare columns (allocated with headroom when there are too few), not concatenated."""
@@ -181,6 +191,14 @@ class _InPlaceLayer(DynamicLayer):
 
     def get_seq_length(self) -> int:
         return self.length
+
+
+@functools.cache
+def _cache_keyword(model_class: type) -> str:
+    """The keyword `model_class.forward` takes the cache by. transformers 5.24 renamed `past_key_values` to
+    `cache` (the old name still works there, with a FutureWarning, until 5.40); the signature says which one a
+    model takes, so a release before 5.24, and remote code still on the old name, work as well."""
+    return "cache" if "cache" in inspect.signature(model_class.forward).parameters else "past_key_values"
 
 
 def _extent(kv: KV, rows: list[int]) -> int:

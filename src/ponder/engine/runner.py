@@ -80,10 +80,7 @@ class ModelRunner:
         if dummies:
             new &= (torch.arange(width, device=self.device) >= torch.tensor(dummies, device=self.device)[:, None]).long()
         mask = torch.cat([self.kv.mask, new], dim=1)
-        cache = self.kv.as_cache(width)
-        out = self.model(input_ids=ids, position_ids=positions.clamp(min=0), attention_mask=mask,
-                         past_key_values=cache, use_cache=True)
-        self.kv = KV.from_cache(cache, mask)
+        self.kv, out = self.kv.forward(self.model, mask, input_ids=ids, position_ids=positions.clamp(min=0))
         return out.logits
 
     @torch.inference_mode()
@@ -119,7 +116,6 @@ class ModelRunner:
         length = kv.length + len(tokens)
         positions = torch.arange(kv.length, length, device=self.device).unsqueeze(0)
         mask = torch.ones(1, length, dtype=torch.long, device=self.device)
-        cache = kv.as_cache(len(tokens))
-        out = self.model(input_ids=torch.tensor([tokens], device=self.device), position_ids=positions,
-                         attention_mask=mask, past_key_values=cache, use_cache=True, logits_to_keep=logits_to_keep)
-        return KV.from_cache(cache, mask), out.logits[0]
+        kv, out = kv.forward(self.model, mask, input_ids=torch.tensor([tokens], device=self.device),
+                             position_ids=positions, logits_to_keep=logits_to_keep)
+        return kv, out.logits[0]
