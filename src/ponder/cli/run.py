@@ -15,6 +15,7 @@ from ponder.cli.app import (BACKEND_HELP, DEVICE_HELP, DRAFT_HELP, MODEL_HELP, O
 from ponder.errors import InvalidArgumentError
 from ponder.eval.records import open_run
 from ponder.eval.report import print_pool, print_summaries
+from ponder.eval.summary import PoolSummary, Summary
 from ponder.models import DEFAULT_MODEL
 
 
@@ -142,7 +143,7 @@ def evaluate(
     progress = sys.stderr.isatty()
     summaries = []
 
-    def finished(summary: dict) -> None:
+    def finished(summary: Summary | PoolSummary) -> None:
         summaries.append(summary)
         if out is not None:  # as each finishes, so a run stopped later keeps the summaries it made
             from ponder.eval.report import save_summaries
@@ -173,12 +174,13 @@ def evaluate(
               "on another", file=sys.stderr)
     if as_json:
         for summary in summaries:
-            print(json.dumps(summary))
+            print(json.dumps(summary.to_dict()))
         return
-    if any(s["strategy"] != "pool" for s in summaries):
-        print_summaries([s for s in summaries if s["strategy"] != "pool"])
+    runs = [s for s in summaries if isinstance(s, Summary)]
+    if runs:
+        print_summaries(runs)
     for summary in summaries:
-        if summary["strategy"] == "pool":
+        if isinstance(summary, PoolSummary):
             print_pool(summary)
 
 
@@ -200,6 +202,6 @@ def demo(
         summaries = [run_eval("arith", problems, name, runtime, _strategy_config(name, b, 0.7, 256), model=model)
                      for name, b in runs]
     print_summaries(summaries)
-    gain = summaries[1]["accuracy"] - summaries[0]["accuracy"]
-    cost = summaries[1]["tokens_generated_per_problem"] / max(summaries[0]["tokens_generated_per_problem"], 1)
+    gain = summaries[1].accuracy - summaries[0].accuracy
+    cost = summaries[1].tokens_generated_per_problem / max(summaries[0].tokens_generated_per_problem, 1)
     print(f"\nvote@{budget} is {gain:+.1%} accuracy over one sample, for {cost:.1f}x the generated tokens.")

@@ -7,21 +7,99 @@ is cut off when the folder is opened again, and the rerun skips every record alr
 
     records = open_run(out, task="arith", model="ponder-arith")  # resumes: records.done holds the keys written
     if key not in records.done:
-        records.append({"key": key, ...})
+        records.append(Record(key=key, ...))
+
+Two kinds of record share a file: a strategy's answer to one problem (Record, keyed `STRATEGY@BUDGET/ID`) and a
+sample pool's samples of one problem (PoolRecord, keyed `pool@N/ID`); each line is its record's `to_dict()`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from ponder.errors import InvalidArgumentError
 
 RECORDS = "records.jsonl"
 MANIFEST = "manifest.json"
+
+
+@dataclass
+class Record:
+    """A strategy's Result on one problem, graded: one line of records.jsonl."""
+
+    key: str  # STRATEGY[OPTIONS]@BUDGET/PROBLEM_ID
+    id: str
+    level: int  # a difficulty, for accuracy by level (0 where the dataset has none)
+    reference: Any  # the problem's answer
+    answer: Any  # the strategy's
+    correct: bool
+    samples: int
+    tokens: dict  # as Result.tokens: {"prompt", "generated", "by_model": {name: {"prompt", "generated"}}}
+    stop_reason: str
+    wall_s: float
+    votes: dict
+    details: dict
+    candidates: list[str]  # each candidate's text
+
+    @property
+    def hit(self) -> bool:
+        """What the progress bar counts: the answer is right."""
+        return self.correct
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Record:
+        return cls(**known_fields(cls, data, f"record {data.get('key')!r}"))
+
+
+@dataclass
+class PoolRecord:
+    """Every sample of a pool on one problem (answers, grades, tokens, logprobs, verifier scores), in the order
+    drawn: one line of records.jsonl."""
+
+    key: str  # pool@N/PROBLEM_ID
+    id: str
+    level: int
+    reference: Any
+    answers: list
+    correct_samples: list[bool]
+    tokens_samples: list[int]
+    logprobs: list[float]
+    scores: list[float] | None  # None: no verifier chosen
+    tokens: dict
+    wall_s: float
+
+    @property
+    def hit(self) -> bool:
+        """What the progress bar counts: some sample is right (coverage)."""
+        return any(self.correct_samples)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PoolRecord:
+        return cls(**known_fields(cls, data, f"record {data.get('key')!r}"))
+
+
+def known_fields(cls: type, data: dict, what: str) -> dict:
+    """The entries of `data` (read from a file) that are fields of the dataclass `cls`. A field with a default may
+    be absent (a file written before it existed); one without is needed, or it is one clear error."""
+    present = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in data
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise InvalidArgumentError(f"{what} lacks {', '.join(missing)} (written by hand, or by another version?)")
+    return present
 
 
 class RecordFile:
@@ -30,20 +108,21 @@ class RecordFile:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / RECORDS
         self._check_manifest(manifest)
-        self.records: list[dict] = self._read()
+        self.records: list[dict] = self._read()  # as read back: each kind's from_dict types its own
         self.done = {r["key"] for r in self.records}
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    def append(self, record: dict) -> None:
+    def append(self, record: Record | PoolRecord) -> None:
         """Write one record whole (one write of one line) and make it durable before returning."""
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        data = record.to_dict()
+        line = (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
         written = os.write(self._fd, line)
         if written != len(line):  # a full disk: cut the partial line off again, so no torn line stays
             os.ftruncate(self._fd, os.lseek(self._fd, 0, os.SEEK_END) - written)
             raise OSError(f"{self.path}: only {written} of {len(line)} bytes written")
         os.fsync(self._fd)
-        self.records.append(record)
-        self.done.add(record["key"])
+        self.records.append(data)
+        self.done.add(record.key)
 
     def close(self) -> None:
         os.close(self._fd)

@@ -14,11 +14,12 @@ import asyncio
 import time
 from collections import defaultdict
 from dataclasses import replace
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, TypeVar
 
 from ponder.errors import InvalidArgumentError
 from ponder.eval.metrics import bootstrap_ci
-from ponder.eval.records import RecordFile
+from ponder.eval.records import PoolRecord, Record, RecordFile
+from ponder.eval.summary import Summary
 from ponder.progress import progress_bar
 from ponder.runtime import Runtime
 from ponder.seeds import derive_seed
@@ -29,9 +30,10 @@ from ponder.verifiers.answer import grade
 
 def evaluate(task: str, problems: list[Problem], strategy: str, runtime: Runtime, config: StrategyConfig, *,
              records: RecordFile | None = None, progress: bool = True, concurrency: int | None = None, seed: int = 0,
-             **meta) -> dict:
+             **meta) -> Summary:
     """Evaluate `strategy` on `problems` through `runtime` (a Runtime, or a distributed.ReplicaPool whose runs are
-    on replicas); returns the summary (see DESIGN.md, `ponder eval --json`). Records are written here, by the
+    on replicas); returns the summary (its to_dict: DESIGN.md, `ponder eval --json`). `meta`: the run's settings
+    a summary records (model, backend, draft, data, style, replicas). Records are written here, by the
     caller's process alone, so each is written once.
 
     `concurrency` caps the problems in flight at once (None: all of them, the most throughput; 1: one at a
@@ -39,12 +41,12 @@ def evaluate(task: str, problems: list[Problem], strategy: str, runtime: Runtime
     declared, verifier = runtime.check(strategy)
     name = unit_name(strategy, config)
 
-    async def unit(problem: Problem) -> dict:
+    async def unit(problem: Problem) -> Record:
         seeded = replace(config, sampling=replace(config.sampling, seed=derive_seed(seed, problem.id)))
         return await record(problem, name, await runtime.solve(problem, strategy, seeded))
 
     started = time.perf_counter()
-    done, new = run_units(problems, lambda p: f"{name}/{p.id}", unit, records, progress, name, concurrency)
+    done, new = run_units(problems, lambda p: f"{name}/{p.id}", unit, Record, records, progress, name, concurrency)
     wall_s = time.perf_counter() - started
     return summarize(done, task=task, strategy=strategy, budget=config.budget, wall_s=wall_s, new=new,
                      concurrency=concurrency or len(problems), temperature=config.sampling.temperature,
@@ -57,69 +59,57 @@ def unit_name(strategy: str, config: StrategyConfig) -> str:
     return f"{strategy}{f'[{options}]' if options else ''}@{config.budget}"
 
 
-async def record(problem: Problem, unit: str, result: Result) -> dict:
+async def record(problem: Problem, unit: str, result: Result) -> Record:
     """One unit of work's record: the strategy's Result on `problem`, graded."""
-    return {
-        "key": f"{unit}/{problem.id}",
-        "id": problem.id,
-        "level": problem.level,
-        "reference": problem.answer,
-        "answer": result.answer,
-        "correct": await grade_answer(problem, result.answer),
-        "samples": result.samples,
-        "tokens": result.tokens,
-        "stop_reason": result.stop_reason,
-        "wall_s": result.wall_s,
-        "votes": result.votes,
-        "details": result.details,
-        "candidates": [c.text for c in result.candidates],
-    }
+    return Record(key=f"{unit}/{problem.id}", id=problem.id, level=problem.level, reference=problem.answer,
+                  answer=result.answer, correct=await grade_answer(problem, result.answer), samples=result.samples,
+                  tokens=result.tokens, stop_reason=result.stop_reason, wall_s=result.wall_s, votes=result.votes,
+                  details=result.details, candidates=[c.text for c in result.candidates])
 
 
-def summarize(records: list[dict], *, wall_s: float, new: int, **fields) -> dict:
+def summarize(records: list[Record], *, wall_s: float, new: int, **fields) -> Summary:
     """The summary of one strategy's records. Wall time counts this session's problems only (a resumed run
     measured nothing for the records it found)."""
     n = len(records)
-    correct = [float(r["correct"]) for r in records]
+    correct = [float(r.correct) for r in records]
     by_level = defaultdict(list)
     for r in records:
-        by_level[r["level"]].append(r["correct"])
+        by_level[r.level].append(r.correct)
     low, high = bootstrap_ci(correct)
-    models = sorted({name for r in records for name in r["tokens"]["by_model"]})
-    return {
-        "task": fields.pop("task"),
-        "strategy": fields.pop("strategy"),
-        "budget": fields.pop("budget"),
-        "n_problems": n,
-        "accuracy": round(sum(correct) / n, 4),
-        "accuracy_ci95": [round(low, 4), round(high, 4)],
-        "accuracy_by_level": {str(k): round(sum(v) / len(v), 4) for k, v in sorted(by_level.items())},
-        "samples_per_problem": round(sum(r["samples"] for r in records) / n, 2),
-        "tokens_generated_per_problem": round(sum(r["tokens"]["generated"] for r in records) / n, 1),
-        "tokens_prompt_per_problem": round(sum(r["tokens"]["prompt"] for r in records) / n, 1),
-        "tokens_generated_per_problem_by_model": {
-            name: round(sum(r["tokens"]["by_model"].get(name, {}).get("generated", 0) for r in records) / n, 1)
+    models = sorted({name for r in records for name in r.tokens["by_model"]})
+    return Summary(
+        n_problems=n,
+        accuracy=round(sum(correct) / n, 4),
+        accuracy_ci95=[round(low, 4), round(high, 4)],
+        accuracy_by_level={str(k): round(sum(v) / len(v), 4) for k, v in sorted(by_level.items())},
+        samples_per_problem=round(sum(r.samples for r in records) / n, 2),
+        tokens_generated_per_problem=round(sum(r.tokens["generated"] for r in records) / n, 1),
+        tokens_prompt_per_problem=round(sum(r.tokens["prompt"] for r in records) / n, 1),
+        tokens_generated_per_problem_by_model={
+            name: round(sum(r.tokens["by_model"].get(name, {}).get("generated", 0) for r in records) / n, 1)
             for name in models},
-        "wall_s": round(wall_s, 2),
-        "wall_s_per_problem": round(wall_s / new, 4) if new else None,
-        "latency_s_per_problem": round(sum(r["wall_s"] for r in records) / n, 4),
-        "problems_run_now": new,
+        wall_s=round(wall_s, 2),
+        wall_s_per_problem=round(wall_s / new, 4) if new else None,
+        latency_s_per_problem=round(sum(r.wall_s for r in records) / n, 4),
+        problems_run_now=new,
         **fields,
-    }
+    )
 
 
-def run_units(problems: list[Problem], key: Callable[[Problem], str], unit: Callable[[Problem], Awaitable[dict]],
-              records: RecordFile | None, progress: bool, label: str, concurrency: int | None,
-              hit: Callable[[dict], bool] = lambda record: record["correct"], shown: str = "acc"
-              ) -> tuple[list[dict], int]:
+Unit = TypeVar("Unit", Record, PoolRecord)
+
+
+def run_units(problems: list[Problem], key: Callable[[Problem], str], unit: Callable[[Problem], Awaitable[Unit]],
+              kind: type[Unit], records: RecordFile | None, progress: bool, label: str, concurrency: int | None,
+              shown: str = "acc") -> tuple[list[Unit], int]:
     """Run `unit` on every problem whose key is not in `records` yet, appending each record as it finishes.
-    Returns every problem's record (found or new) in the problems' order, and how many are new. The progress
-    bar shows the share of new records that `hit` (as `shown`), and the time left."""
+    Returns every problem's record (found, read back as a `kind`, or new) in the problems' order, and how many
+    are new. The progress bar shows the share of new records that are a hit (as `shown`), and the time left."""
     if concurrency is not None and concurrency < 1:
         raise InvalidArgumentError(f"concurrency={concurrency} must be >= 1")
     todo = [p for p in problems if records is None or key(p) not in records.done]
 
-    async def all_units() -> list[dict]:
+    async def all_units() -> list[Unit]:
         gate = asyncio.Semaphore(concurrency or len(todo))
 
         async def one(problem):
@@ -140,7 +130,7 @@ def run_units(problems: list[Problem], key: Callable[[Problem], str], unit: Call
                     if records is not None:
                         records.append(record)
                     new.append(record)
-                    correct += bool(hit(record))
+                    correct += record.hit
                     update(advance=1, acc=correct / len(new))
         finally:  # on an error, the units still running are cancelled (their samples aborted) before it is raised
             for task in tasks:
@@ -149,7 +139,10 @@ def run_units(problems: list[Problem], key: Callable[[Problem], str], unit: Call
         return new
 
     new = asyncio.run(all_units()) if todo else []
-    by_key = {r["key"]: r for r in (records.records if records is not None else new)}
+    by_key = {r.key: r for r in new}
+    if records is not None:  # the ones a run before this one wrote
+        found = {key(p) for p in problems} - by_key.keys()
+        by_key |= {r["key"]: kind.from_dict(r) for r in records.records if r["key"] in found}
     return [by_key[key(p)] for p in problems], len(new)
 
 
