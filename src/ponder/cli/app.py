@@ -52,7 +52,7 @@ def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens:
     """The strategy's config; every name checked before a model is loaded."""
     from ponder.backends.base import SamplingParams
     from ponder.runtime import entry
-    from ponder.strategies import StrategyConfig
+    from ponder.strategies import STRATEGIES, StrategyConfig
 
     entry(strategy)
     parsed = {}
@@ -61,8 +61,8 @@ def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens:
         if not sep or not key:
             raise InvalidArgumentError(f"--option {option!r} is not KEY=VALUE")
         only, dot, key = key.strip().rpartition(".")
-        if dot:
-            entry(only)
+        if dot and only not in STRATEGIES:
+            raise InvalidArgumentError(f"--option {option!r}: {only!r} is not a strategy")
         if not dot or only == strategy:
             parsed[key.replace("-", "_")] = value.strip()
     return StrategyConfig(budget=budget, sampling=SamplingParams(temperature=temperature, max_tokens=max_tokens),

@@ -15,6 +15,7 @@ Plus 95% bootstrap intervals over problems, and the coverage fit of Large Langua
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 from fractions import Fraction
 from typing import Any, Hashable, Sequence
@@ -115,7 +116,7 @@ def bootstrap_ci(values: Sequence[float], *, resamples: int = 2000, level: float
 def fit_coverage(ks: Sequence[int], coverage: Sequence[float]) -> dict[str, Any]:
     """Fit coverage(k) = exp(a * k^b) (Large Language Monkeys) by least squares on log coverage; returns a, b,
     the fitted curve at `ks` and the fit's R^2 (on coverage), or an explanation when it cannot be fitted."""
-    from scipy.optimize import curve_fit
+    from scipy.optimize import OptimizeWarning, curve_fit
 
     ks = np.asarray(ks, dtype=float)
     cov = np.asarray(coverage, dtype=float)
@@ -127,7 +128,9 @@ def fit_coverage(ks: Sequence[int], coverage: Sequence[float]) -> dict[str, Any]
         return a * np.power(k, b)
 
     try:
-        (a, b), _ = curve_fit(log_model, ks[usable], np.log(cov[usable]), p0=(-1.0, -0.5), maxfev=20_000)
+        with warnings.catch_warnings():  # the covariance is thrown away: scipy's warning that it cannot estimate
+            warnings.simplefilter("ignore", OptimizeWarning)  # it (as many points as parameters) says nothing here
+            (a, b), _ = curve_fit(log_model, ks[usable], np.log(cov[usable]), p0=(-1.0, -0.5), maxfev=20_000)
     except RuntimeError as error:
         return {"a": None, "b": None, "note": f"the fit did not converge: {error}"}
     fitted = np.exp(log_model(ks, a, b))
