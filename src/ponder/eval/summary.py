@@ -8,7 +8,7 @@ some): they still load, with the field's default.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from ponder.eval.records import known_fields
 
@@ -16,7 +16,25 @@ CURVES = ("pass@k", "maj@k", "best@k")  # a pool's curves, in the order files ho
 
 
 @dataclass(kw_only=True)
-class Summary:
+class Settings:
+    """The settings a run ran with, as its caller names them (ponder eval: all of them); last in the JSON."""
+
+    model: str | None = None
+    backend: str | None = None
+    draft: str | None = None
+    data: str | None = None
+    style: str | None = None
+    replicas: int = 1
+
+    def settings_last(self, data: dict) -> dict:
+        """`data` (this summary's fields, the settings first, as a dataclass orders a base's fields) with the
+        settings moved last, where the files have them."""
+        names = [f.name for f in fields(Settings)]
+        return {k: v for k, v in data.items() if k not in names} | {k: data[k] for k in names}
+
+
+@dataclass(kw_only=True)
+class Summary(Settings):
     """One strategy at one budget over a problem set: accuracy (with its 95% bootstrap interval, overall and by
     level), samples and tokens per problem, time, and the settings it ran with."""
 
@@ -40,13 +58,6 @@ class Summary:
     verifier: str | None
     seed: int
     options: dict = field(default_factory=dict)
-    # the run's settings as its caller names them (ponder eval: all of them)
-    model: str | None = None
-    backend: str | None = None
-    draft: str | None = None
-    data: str | None = None
-    style: str | None = None
-    replicas: int = 1
 
     @property
     def label(self) -> str:
@@ -60,7 +71,7 @@ class Summary:
         return f"{self.task}/{self.label}@{self.budget}"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return self.settings_last(asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict) -> Summary:
@@ -68,7 +79,7 @@ class Summary:
 
 
 @dataclass(kw_only=True)
-class PoolSummary:
+class PoolSummary(Settings):
     """A pool of `pool` samples per problem: for every k up to it, pass@k, maj@k and (where a verifier scored the
     samples) best@k averaged over problems, each with its 95% bootstrap interval, and the coverage fit."""
 
@@ -86,12 +97,6 @@ class PoolSummary:
     temperature: float
     verifier: str | None
     seed: int
-    model: str | None = None
-    backend: str | None = None
-    draft: str | None = None
-    data: str | None = None
-    style: str | None = None
-    replicas: int = 1
 
     @property
     def key(self) -> str:
@@ -100,7 +105,7 @@ class PoolSummary:
     def to_dict(self) -> dict:
         """Curves flat, each followed by its interval (`pass@k`, `pass@k_ci95`, ...), and `"strategy": "pool"`,
         which tells a pool from a strategy's run in a file."""
-        data = asdict(self)
+        data = self.settings_last(asdict(self))
         curves, intervals = data.pop("curves"), data.pop("intervals")
         head = {name: data.pop(name) for name in ("task", "pool", "n_problems", "k")}
         flat = {}
