@@ -34,6 +34,7 @@ class Watched:
 
         async def events():
             async for event in inner:
+                outer.usage.prompt = inner.usage.prompt  # a remote server reports its prompt tokens late
                 row = rows[event.index]
                 row["text"] += event.text
                 row["tokens"] += event.tokens
@@ -43,7 +44,8 @@ class Watched:
                         row["answer"] = self.extract(row["text"])
                 self._refresh()
                 yield event
-        return Stream(events(), inner.n, 0, abort=inner.abort)
+        # counts its prompt as the inner stream counts it: the strategy reads this one
+        return Stream(events(), inner.n, inner.usage.prompt, abort=inner.abort)
 
     async def score(self, prompt: Prompt, continuation: str | list[str], prefix: str = ""
                     ) -> list[float] | list[list[float]]:

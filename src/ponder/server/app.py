@@ -1,6 +1,7 @@
-"""The routes: FastAPI over Serving, with an API key and OpenAI-shaped errors (never a stack trace).
+"""The routes: FastAPI over Serving, with an API key and OpenAI-shaped errors (never a stack trace); each
+completions route is its endpoint's module (chat.py, completions.py).
 
-    app = create_app(Serving(LocalGenerator("ponder-arith"), "ponder-arith"), api_key="secret")
+    app = create_app(Serving(Runtime(Choice(model="ponder-arith"), plain=True), Limits()), api_key="secret")
     uvicorn.run(app, host="127.0.0.1", port=8000)
 """
 
@@ -14,6 +15,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from ponder.errors import PonderError
+from ponder.server import chat as chat_endpoint
+from ponder.server import completions as completions_endpoint
 from ponder.server.protocol import ChatCompletionRequest, CompletionRequest, now
 from ponder.server.serving import Serving
 
@@ -75,16 +78,14 @@ def create_app(serving: Serving, api_key: str | None = None) -> FastAPI:
                                             "owned_by": "ponder"}]}
 
     @app.post("/v1/chat/completions")
-    async def chat(body: ChatCompletionRequest):
-        return await _answer(body)
+    async def chat(body: ChatCompletionRequest):  # the function names are the OpenAPI schema's operation ids
+        return _response(body, await chat_endpoint.create(serving, body))
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest):
-        return await _answer(body)
+        return _response(body, await completions_endpoint.create(serving, body))
 
-    async def _answer(body):
-        if body.stream:
-            return StreamingResponse(await serving.stream(body), media_type="text/event-stream")
-        return await serving.complete(body)
+    def _response(body, reply):
+        return StreamingResponse(reply, media_type="text/event-stream") if body.stream else reply
 
     return app

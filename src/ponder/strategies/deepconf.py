@@ -87,7 +87,7 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
 
     def share() -> float:  # the confidence-weighted share of the leading answer
         groups = tally(candidates, weight=weight)
-        total = sum(w for _, w, _ in groups)
+        total = sum(vote.weight for vote in groups)
         return groups[0].weight / total if total > 0 else 0.0
 
     async with Events() as events:
