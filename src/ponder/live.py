@@ -45,7 +45,8 @@ class Watched:
                 self._refresh()
                 yield event
         # counts its prompt as the inner stream counts it: the strategy reads this one
-        return Stream(events(), inner.n, inner.usage.prompt, abort=inner.abort)
+        outer = Stream(events(), inner.n, inner.usage.prompt, abort=inner.abort)
+        return outer
 
     async def score(self, prompt: Prompt, continuation: str | list[str], prefix: str = ""
                     ) -> list[float] | list[list[float]]:
