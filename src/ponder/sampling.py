@@ -98,6 +98,12 @@ def find_stop(text: str, stops: tuple[str, ...], start: int = 0) -> tuple[int, s
     return min(found) if found else None
 
 
+def held_back(text: str, stops: tuple[str, ...]) -> int:
+    """How many characters at the end of `text` may begin a stop string (the longest proper prefix of one that the
+    text ends with): they wait until what follows says whether the stop string comes, since it is never sent."""
+    return max((k for stop in stops for k in range(len(stop) - 1, 0, -1) if text.endswith(stop[:k])), default=0)
+
+
 class StopStrings:
     """Stop strings found in a sample's streamed text, one event at a time (a backend that cannot stop the sampler
     itself, such as a remote server): events whose text may begin one are held back until it is clear, and the
@@ -121,7 +127,7 @@ class StopStrings:
             logprobs = [x for e in held for x in e.logprobs]
             return [replace(held[0], token_ids=ids, text=text[:found[0]], logprobs=logprobs, top_logprobs=tops)], \
                 found[1]
-        if any(text.endswith(s[:k]) for s in self.stops for k in range(1, len(s))):
+        if held_back(text, self.stops):
             return [], None  # might be the start of a stop string
         return self.flush(), None
 

@@ -110,6 +110,20 @@ def test_a_stop_string_that_straddles_tokens_ends_the_sample_before_it(engine):
     assert len(sample.token_ids) == len(engine.tokenizer.encode(full[:full.index(stop)] + stop, add_special_tokens=False))
 
 
+def test_the_text_events_carry_never_holds_part_of_a_stop_string(engine):
+    full = engine.generate([prompt(engine, 3)], SamplingParams(temperature=0))[0].samples[0].text
+    stop = "\nAnswer"
+    request = engine.add_request(prompt(engine, 3), SamplingParams(temperature=0, stop=(stop,)))
+    sent, finished = "", None
+    while engine.has_unfinished():
+        for event in engine.step():
+            assert event.request_id == request
+            sent += event.text
+            finished = event if event.finished else finished
+    assert sent == full[:full.index(stop)]  # not one character of "\nAnswe" was sent first
+    assert finished.stop_string == stop and finished.finish_reason == "stop"
+
+
 def test_step_delimiter_marks_the_end_of_each_reasoning_step(engine):
     request = engine.add_request(prompt(engine, 3), SamplingParams(temperature=0, step_delimiter="\n"))
     events = []

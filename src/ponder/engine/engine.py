@@ -30,7 +30,7 @@ from ponder.engine.scheduler import Scheduler
 from ponder.engine.speculative import Speculator
 from ponder.errors import InvalidArgumentError, ModelNotFoundError
 from ponder.models import check_causal_lm
-from ponder.sampling import SampleEvent, SamplingParams, find_stop
+from ponder.sampling import SampleEvent, SamplingParams, find_stop, held_back
 from ponder.seeds import derive_seed
 
 
@@ -91,7 +91,8 @@ class LLMEngine:
         if kv_cache_bytes is None:
             kv_cache_bytes = default_kv_cache_bytes(self.runner.device)
         if kv_cache_bytes < per_token:
-            raise InvalidArgumentError(f"kv_cache_bytes={kv_cache_bytes} is less than one token's KV ({per_token} bytes)")
+            raise InvalidArgumentError(f"kv_cache_bytes={kv_cache_bytes} is less than one token's KV "
+                                       f"({per_token} bytes)")
         self.scheduler = Scheduler(max_rows, kv_cache_bytes // per_token)
         self.rng = random.Random(seed)
         self.samples_aborted = 0
@@ -204,16 +205,17 @@ class LLMEngine:
             self.tokens_generated += len(new)
             seq.logprob_sum += sum(chosen[i][:len(new)])
             before = len(seq.text)
-            delta = self.detokenizers[seq.seq_id].add(new, final=seq.finished)
-            seq.text += delta
+            seq.text += self.detokenizers[seq.seq_id].add(new, final=seq.finished)
             stop_string = None
             if params.stop and not (seq.finished and new[-1] in self.eos):
                 found = find_stop(seq.text, params.stop, start=max(before - max(map(len, params.stop)) + 1, 0))
                 if found:  # OpenAI semantics: the stop string ends the text and is not part of it
                     cut, stop_string = found
-                    delta = delta[:max(cut - before, 0)]
                     seq.text = seq.text[:cut]
                     seq.finish_reason = "stop"
+            # text that may begin a stop string waits for the next step (sent, it could not be taken back)
+            ready = len(seq.text) if seq.finished else len(seq.text) - held_back(seq.text, params.stop)
+            delta, seq.sent = seq.text[seq.sent:ready], max(seq.sent, ready)
             step_end = bool(params.step_delimiter) and params.step_delimiter in seq.text[
                 max(before - len(params.step_delimiter) + 1, 0):]
             top_logprobs = None

@@ -18,7 +18,7 @@ class Sequence:
     A request of n samples holds n of these from the start, so each is kept small (slots, no tensors): the
     samples that wait for a row cost a few hundred bytes each."""
 
-    __slots__ = ("seq_id", "request", "index", "seed", "token_ids", "logprob_sum", "text", "_finish_reason")
+    __slots__ = ("seq_id", "request", "index", "seed", "token_ids", "logprob_sum", "text", "sent", "_finish_reason")
 
     def __init__(self, request: Request, index: int, seed: int):
         self.seq_id = next(_seq_ids)
@@ -28,6 +28,7 @@ class Sequence:
         self.token_ids: list[int] = []  # generated so far
         self.logprob_sum = 0.0
         self.text = ""
+        self.sent = 0  # characters of `text` its events carried (the rest may begin a stop string)
         self._finish_reason: FinishReason | None = None
 
     @property
