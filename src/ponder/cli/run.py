@@ -134,10 +134,14 @@ def evaluate(
     problems = tasks.load(task, seed, limit, data, style)
     needs_model = pool is not None or any(modelled.values())
     runtime = _runtime(Choice(backend, model, draft, verifier, device, seed), strategies, replicas, ray_address,
-                       plain=pool is not None)
-    records = open_run(out, task=task, data=data, style=style, model=model if needs_model else None, draft=draft,
-                       temperature=temperature, max_tokens=max_tokens, seed=seed, verifier=verifier,
-                       backend=backend) if out else None
+                       plain=pool is not None)  # every name and pairing checked before the run folder is written
+    try:
+        records = open_run(out, task=task, data=data, style=style, model=model if needs_model else None,
+                           draft=draft, temperature=temperature, max_tokens=max_tokens, seed=seed, verifier=verifier,
+                           backend=backend) if out else None
+    except BaseException:  # a folder of another run: the engines stop before the one-line error
+        runtime.close()
+        raise
     meta = dict(model=model if needs_model else None, backend=backend, draft=draft, data=data, style=style,
                 replicas=replicas or 1)
     progress = sys.stderr.isatty()
