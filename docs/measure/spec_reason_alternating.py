@@ -7,7 +7,7 @@ import asyncio, time, sys, collections
 from ponder import tasks
 from ponder.backends.local import LocalGenerator
 from ponder.strategies import STRATEGIES, StrategyConfig
-from ponder.engine.sampling_params import SamplingParams
+from ponder.sampling import SamplingParams
 dev = sys.argv[1]
 target = LocalGenerator("ponder-arith", seed=1, device=dev); draft = LocalGenerator(sys.argv[3] if len(sys.argv) > 3 else "ponder-arith-draft", seed=1, device=dev)
 problems = tasks.load("arith", 1, int(sys.argv[2]))

@@ -110,6 +110,11 @@ def test_bad_api_key_is_401(server):
     ({"model": "best-of-n@2/ponder-arith"}, 400, "needs a verifier"),
     ({"model": "vote@2/ponder-arith", "logprobs": True}, 400, "logprobs are returned by a plain model"),
     ({"model": "ponder-arith", "extra_body": {"ponder": {"verifier": "oracle"}}}, 400, "unknown verifier 'oracle'"),
+    ({"model": "ponder-arith", "extra_body": {"ponder": {"budget": 8}}}, 400, "name a strategy too"),
+    ({"model": "best-of-n@2/ponder-arith", "extra_body": {"ponder": {"verifier": "orm:/etc"}}}, 400,
+     "not a model folder"),
+    ({"model": "vote@2/ponder-arith", "stream": True, "extra_body": {"ponder": {"options": {"nope": 1}}}}, 400,
+     "vote has no option 'nope'"),  # refused before the stream starts, not as an error event after a 200
 ])
 def test_errors_are_openai_shaped(client, kwargs, status, needle):
     with pytest.raises(openai.APIStatusError) as caught:

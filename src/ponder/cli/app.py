@@ -65,8 +65,10 @@ def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens:
             raise InvalidArgumentError(f"--option {option!r}: {only!r} is not a strategy")
         if not dot or only == strategy:
             parsed[key.replace("-", "_")] = value.strip()
-    return StrategyConfig(budget=budget, sampling=SamplingParams(temperature=temperature, max_tokens=max_tokens),
-                          options=parsed)
+    config = StrategyConfig(budget=budget, sampling=SamplingParams(temperature=temperature, max_tokens=max_tokens),
+                            options=parsed)
+    config.parse(entry(strategy).options, strategy)  # a bad option is an error before any model loads
+    return config
 
 
 def _budgets(text: str) -> list[int]:

@@ -105,7 +105,10 @@ def known_fields(cls: type, data: dict, what: str) -> dict:
 class RecordFile:
     def __init__(self, folder: str | Path, manifest: dict):
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a file of that name, no permission...: the user's to fix, in one line
+            raise InvalidArgumentError(f"cannot use {str(folder)!r} as a run folder: {error.strerror}") from None
         self.path = self.folder / RECORDS
         self._check_manifest(manifest)
         self.records: list[dict] = self._read()  # as read back: each kind's from_dict types its own

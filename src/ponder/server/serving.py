@@ -17,6 +17,7 @@ from ponder.runtime import Runtime, known_verifier
 from ponder.server.metrics import Metrics
 from ponder.server.protocol import Route, SamplingRequest, parse_model
 from ponder.strategies import StrategyConfig
+from ponder.verifiers import VERIFIERS
 
 DEFAULT_MAX_TOKENS = 256  # a chat request that names no max_tokens
 
@@ -30,6 +31,12 @@ class Limits:
     max_tokens: int = 1024
     max_running: int = 64  # requests served at once (their samples share the engine's batch)
     max_queue: int = 256  # requests waiting for a slot; one more is refused with 429
+
+    def __post_init__(self):
+        for name, value in vars(self).items():
+            if value < (0 if name == "max_queue" else 1):
+                raise InvalidArgumentError(f"--{name.replace('_', '-')}={value} must be >= "
+                                           f"{0 if name == 'max_queue' else 1}")
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,9 @@ class Serving:
             raise ModelNotFoundError(f"model {route.model!r} is not served here; this server serves "
                                       f"{self.model!r} (as [STRATEGY[@BUDGET]/]{self.model})")
         verifier = options.verifier if options else None
+        if verifier is not None and verifier.partition(":")[2]:  # a request loads no model of its choosing
+            raise InvalidArgumentError(f"verifier {verifier!r}: a request names a verifier ({', '.join(VERIFIERS)}), "
+                                       "not a model folder; start the server with the reward model it should use")
         if route.strategy is not None:
             declared, verifier = self.runtime.check(route.strategy, verifier)
             if not declared.model:
@@ -90,10 +100,10 @@ class Serving:
             if logprobs is not None:
                 raise InvalidArgumentError("logprobs are returned by a plain model (no strategy); a strategy's "
                                            "answer is a choice among samples")
-        elif verifier is not None or options is not None and options.options:
+        elif verifier is not None or options is not None and (options.options or options.budget is not None):
             if verifier is not None:
                 known_verifier(verifier)  # a name that is wrong anyway is the first thing to fix
-            raise InvalidArgumentError("a verifier and options are a strategy's; name a strategy too")
+            raise InvalidArgumentError("a verifier, a budget and options are a strategy's; name a strategy too")
         if logprobs is not None and (self.runtime.choice.remote or self.runtime.generator.tokenizer is None):
             raise InvalidArgumentError("logprobs name their tokens by id, which only a local model gives; ask the "
                                        "server behind this one (--backend) for them")
@@ -108,6 +118,8 @@ class Serving:
                                   max_tokens=max(tokens, 1),  # with max_tokens=0 nothing samples (`generates`)
                                   stop=stop, seed=request.seed, ignore_eos=request.ignore_eos)
         config = StrategyConfig(budget=route.budget, sampling=sampling, options=options.options if options else {})
+        if route.strategy is not None:
+            config.parse(declared.options, route.strategy)  # a bad option: a 400 now, not an error mid-stream
         return Plan(request.model, route, config, verifier, prompt, request.n, logprobs, generates=tokens > 0)
 
     def admit(self) -> None:

@@ -13,7 +13,7 @@ from typing import Awaitable, Callable, Literal
 
 from ponder.strategies import (adaptive_vote, beam, best_of_n, deepconf, first_finish, particle, reference, short_vote,
                                single, spec_reason, vote, weighted_vote)
-from ponder.strategies.base import Candidate, Result, StrategyConfig
+from ponder.strategies.base import Candidate, NoOptions, Result, StrategyConfig
 
 
 @dataclass(frozen=True)
@@ -27,12 +27,14 @@ class Strategy:
         draft: True if a draft model writes with a generator of its own (spec-reason); with any other strategy a
             draft runs inside the engine as speculative decoding.
         model: False where no model is asked at all (reference: the dataset's own solution).
+        options: the dataclass of its own options (`StrategyConfig.options` are read into it, unknown names refused).
     """
 
     run: Callable[..., Awaitable[Result]]
     verifier: Literal["none", "optional", "required", "steps"] = "none"
     draft: bool = False
     model: bool = True
+    options: type = NoOptions
 
     def __call__(self, problem, generator, verifier, config: StrategyConfig) -> Awaitable[Result]:
         return self.run(problem, generator, verifier, config)
@@ -41,15 +43,15 @@ class Strategy:
 STRATEGIES: dict[str, Strategy] = {
     "single": Strategy(single.run),
     "vote": Strategy(vote.run),
-    "weighted-vote": Strategy(weighted_vote.run, verifier="optional"),
+    "weighted-vote": Strategy(weighted_vote.run, verifier="optional", options=weighted_vote.Options),
     "best-of-n": Strategy(best_of_n.run, verifier="required"),
-    "adaptive-vote": Strategy(adaptive_vote.run),
+    "adaptive-vote": Strategy(adaptive_vote.run, options=adaptive_vote.Options),
     "first-finish": Strategy(first_finish.run),
-    "short-vote": Strategy(short_vote.run),
-    "deepconf": Strategy(deepconf.run),
-    "beam": Strategy(beam.run, verifier="steps"),
-    "particle": Strategy(particle.run, verifier="steps"),
-    "spec-reason": Strategy(spec_reason.run, draft=True),
+    "short-vote": Strategy(short_vote.run, options=short_vote.Options),
+    "deepconf": Strategy(deepconf.run, options=deepconf.Options),
+    "beam": Strategy(beam.run, verifier="steps", options=beam.Options),
+    "particle": Strategy(particle.run, verifier="steps", options=particle.Options),
+    "spec-reason": Strategy(spec_reason.run, draft=True, options=spec_reason.Options),
     # not a strategy: the dataset's own solution, to check loading and grading
     "reference": Strategy(reference.run, model=False),
 }
