@@ -211,3 +211,12 @@ def test_an_empty_data_file_exits_2_with_one_line_naming_it(tmp_path):
 def test_a_reward_model_given_as_the_model_exits_2_pointing_to_the_verifier():
     assert_one_line_error(ponder("solve", "1+1?", "--model", "ponder-arith-orm"),
                           "ponder-arith-orm is a reward model (LlamaForSequenceClassification); use it as --verifier orm")
+
+
+def test_an_option_no_strategy_of_the_run_would_read_is_refused_not_dropped():
+    assert_one_line_error(ponder("eval", "--task", "arith", "--limit", "1", "--pool", "2", "--option", "m=3"),
+                          "no strategy of this run takes options")
+    assert_one_line_error(ponder("eval", "--task", "arith", "--strategy", "vote", "--option",
+                                 "adaptive-vote.confidence=0.9"), "adaptive-vote is not among --strategy")
+    assert_one_line_error(ponder("eval", "--task", "arith", "--strategy", "reference", "--option", "m=3"),
+                          "no strategy of this run takes options")

@@ -131,6 +131,11 @@ def evaluate(
     grid = [(name, b) for name in strategies for b in (budgets if modelled[name] else [1])]
     configs = {(name, b): _strategy_config(name, b, temperature, max_tokens, option if modelled[name] else None)
                for name, b in grid}
+    for text in option or []:  # an option that no strategy of the grid would read is refused, not dropped
+        target = text.partition("=")[0].strip().rpartition(".")[0]
+        if not any(modelled.get(name) for name in ([target] if target else strategies)):
+            raise InvalidArgumentError(f"--option {text!r}: no strategy of this run takes options"
+                                       + (f" ({target} is not among --strategy)" if target else ""))
     problems = tasks.load(task, seed, limit, data, style)
     needs_model = pool is not None or any(modelled.values())
     runtime = _runtime(Choice(backend, model, draft, verifier, device, seed), strategies, replicas, ray_address,
