@@ -58,7 +58,7 @@ class Choice:
 def plan(choice: Choice, strategies: Iterable[str], plain: bool = False) -> list[Strategy]:
     """The registry entries of `strategies`, once every name and pairing is checked, before anything loads: a
     strategy that needs a verifier or a draft has one, a verifier or a draft is used by some strategy (or by
-    `plain` sampling: a sample pool's best@k, a server's requests), and the backend is known."""
+    `plain` sampling: a sample pool's best@k, a server's requests), the backend is known and the models exist."""
     names = list(strategies)
     entries = [entry(name) for name in names]
     if not choice.remote and choice.backend != "local":
@@ -73,6 +73,11 @@ def plan(choice: Choice, strategies: Iterable[str], plain: bool = False) -> list
     if choice.draft is not None and choice.remote and not any(each.draft for each in entries):
         raise InvalidArgumentError("--draft with a remote backend is a step writer of its own (spec-reason); "
                                    "speculative decoding is the server's own business")
+    from ponder.models import resolve
+
+    for name in (choice.draft, None if choice.remote else choice.model):
+        if name is not None:
+            resolve(name)  # a missing model is one clear error before anything loads
     return entries
 
 
@@ -121,8 +126,6 @@ class Runtime:
     """
 
     def __init__(self, choice: Choice = Choice(), strategies: Iterable[str] = (), *, plain: bool = False):
-        from ponder.models import resolve
-
         strategies = list(strategies)
         entries = plan(choice, strategies, plain)
         self.choice = choice
@@ -130,9 +133,6 @@ class Runtime:
         self.drafter: Generator | None = None
         self._verifiers: dict[str, Verifier] = {}
         writes = any(entry.draft for entry in entries)  # the draft writes on its own: not inside the engine
-        for name in (choice.draft, None if choice.remote else choice.model):
-            if name is not None:
-                resolve(name)  # a missing model is one clear error before anything loads
         try:
             if plain or any(entry.model for entry in entries):
                 self.generator = self._target(None if writes else choice.draft)

@@ -96,13 +96,8 @@ class ReplicaPool:
             import ray
         except ImportError:
             raise InvalidArgumentError("replicas run on Ray: pip install 'ponder[ray]'") from None
-        from ponder.models import resolve
-
         strategies = list(strategies)
         plan(choice, strategies, plain)  # here, as one clear error, not inside an actor
-        for name in (choice.draft, None if choice.remote else choice.model):
-            if name is not None:
-                resolve(name)
         self.choice = choice
         self._ray = ray
         self._started_ray = not ray.is_initialized()
