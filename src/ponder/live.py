@@ -41,11 +41,12 @@ class Watched:
                 if event.finished:
                     row["state"] = event.finish_reason
                     if event.finish_reason != "abort":  # read once, not at every refresh
-                        row["answer"] = self.extract(row["text"])
+                        row["answer"] = self.extract(inner.split(row["text"][len(prefix):])[1])
                 self._refresh()
                 yield event
         # counts its prompt as the inner stream counts it: the strategy reads this one
-        outer = Stream(events(), inner.n, inner.usage.prompt, abort=inner.abort)
+        outer = Stream(events(), inner.n, inner.usage.prompt, abort=inner.abort, markers=inner.markers,
+                       opened=inner.opened, prefix=inner.prefix)
         return outer
 
     async def score(self, prompt: Prompt, continuation: str | list[str], prefix: str = ""

@@ -26,6 +26,16 @@ class SamplingParams:
         step_delimiter: a string (say "\\n") whose appearance in the text ends a reasoning step: the sample's
             event then carries `step_end=True`, so a strategy can act between steps.
         ignore_eos: go on past the end-of-sequence token (for benchmarks of a fixed length).
+        enable_thinking: for a thinking model, think before answering (False: the chat template closes the
+            think block empty, Qwen3's convention, and the model answers at once). Needs chat messages.
+        thinking_budget: the most reasoning tokens a sample may write; at the budget the engine writes the end
+            marker (then `answer_cue`) and the sample goes on to answer.
+        min_thinking_tokens: s1's budget forcing: an end marker the model writes before this many reasoning
+            tokens is replaced by "Wait", and it thinks on.
+        answer_reserve: recovery from a thinking trace that would spend all of `max_tokens`: thinking is closed
+            (as a thinking budget closes it) once only this many tokens are left, so the sample still answers.
+            None: min(64, max_tokens // 4); 0: no recovery (plain truncation).
+        answer_cue: text the engine writes after an end marker it forced (say "\n\nAnswer:").
     """
 
     n: int = 1
@@ -39,6 +49,11 @@ class SamplingParams:
     logprobs: int = 0
     step_delimiter: str | None = None
     ignore_eos: bool = False
+    enable_thinking: bool = True
+    thinking_budget: int | None = None
+    min_thinking_tokens: int = 0
+    answer_reserve: int | None = None
+    answer_cue: str = ""
 
     def __post_init__(self):
         if isinstance(self.stop, str):  # a lone string is one stop string, not a tuple of characters
@@ -53,6 +68,13 @@ class SamplingParams:
             (self.logprobs >= 0, f"logprobs={self.logprobs} must be >= 0"),
             (all(isinstance(s, str) and s for s in self.stop), f"stop={self.stop!r} must be non-empty strings"),
             (self.step_delimiter is None or self.step_delimiter != "", "step_delimiter must not be empty"),
+            (self.thinking_budget is None or self.thinking_budget >= 0,
+             f"thinking_budget={self.thinking_budget} must be >= 0"),
+            (self.min_thinking_tokens >= 0, f"min_thinking_tokens={self.min_thinking_tokens} must be >= 0"),
+            (self.thinking_budget is None or self.min_thinking_tokens <= self.thinking_budget,
+             f"min_thinking_tokens={self.min_thinking_tokens} must be <= thinking_budget={self.thinking_budget}"),
+            (self.answer_reserve is None or 0 <= self.answer_reserve < self.max_tokens,
+             f"answer_reserve={self.answer_reserve} must be in [0, max_tokens={self.max_tokens})"),
         ]
         for ok, message in checks:
             if not ok:
@@ -61,6 +83,11 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
+
+    @property
+    def reserve(self) -> int:
+        """The answer reserve in tokens: `answer_reserve`, or by default min(64, max_tokens // 4)."""
+        return min(64, self.max_tokens // 4) if self.answer_reserve is None else self.answer_reserve
 
 
 @dataclass
@@ -80,6 +107,7 @@ class SampleEvent:
     prompt_tokens: int = 0
     generated_tokens: int = 0
     stop_string: str | None = None  # the stop string that ended the sample (None: EOS, length or abort)
+    reasoning: int = 0  # how many of its tokens are reasoning (inside the think block, markers not counted)
 
     @property
     def finished(self) -> bool:

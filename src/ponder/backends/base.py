@@ -20,6 +20,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable, Callable, Protocol
 
+from ponder.errors import InvalidArgumentError
+from ponder.reasoning import ReasoningMarkers
 from ponder.sampling import FinishReason, SampleEvent, SamplingParams
 
 __all__ = ["FinishReason", "Generation", "Generator", "Prompt", "Sample", "SampleEvent", "SamplingParams", "Stream",
@@ -28,10 +30,15 @@ __all__ = ["FinishReason", "Generation", "Generator", "Prompt", "Sample", "Sampl
 Prompt = str | list[dict]
 
 
-def prompt_text(tokenizer, prompt: Prompt, prefix: str = "") -> str:
-    """A text prompt as it is, or chat messages rendered with the model's chat template; then `prefix`."""
+def prompt_text(tokenizer, prompt: Prompt, prefix: str = "", enable_thinking: bool = True) -> str:
+    """A text prompt as it is, or chat messages rendered with the model's chat template (which opens the think
+    block of a thinking model, or with `enable_thinking=False` closes it empty); then `prefix`."""
     if not isinstance(prompt, str):
-        prompt = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        prompt = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False,
+                                               enable_thinking=enable_thinking)
+    elif not enable_thinking:
+        raise InvalidArgumentError("enable_thinking=False needs chat messages: the chat template closes the think "
+                                   "block (a text prompt is sent as it is)")
     return prompt + prefix
 
 
@@ -39,10 +46,17 @@ def prompt_text(tokenizer, prompt: Prompt, prefix: str = "") -> str:
 class TokenUsage:
     prompt: int = 0
     generated: int = 0
+    reasoning: int = 0  # of the generated tokens, those inside think blocks
 
-    def add(self, prompt: int = 0, generated: int = 0) -> None:
+    def add(self, prompt: int = 0, generated: int = 0, reasoning: int = 0) -> None:
         self.prompt += prompt
         self.generated += generated
+        self.reasoning += reasoning
+
+    @property
+    def answer(self) -> int:
+        """Generated tokens outside think blocks (the markers included)."""
+        return self.generated - self.reasoning
 
 
 @dataclass
@@ -57,6 +71,13 @@ class Sample:
     logprob: float
     token_logprobs: list[float] = field(default_factory=list)
     stop_string: str | None = None  # the stop string that ended it (None: end of sequence, length or abort)
+    reasoning_tokens: int = 0  # of `tokens`, those inside its think block
+    reasoning: str = ""  # a thinking model's reasoning, and
+    content: str | None = None  # what it answered (answers are read here); a model that does not think: `text`
+
+    def __post_init__(self):
+        if self.content is None:
+            self.content = self.text
 
 
 @dataclass
@@ -70,12 +91,16 @@ class Generation:
 class Stream:
     """The events of one request's n samples, in order, until each has finished (or been aborted).
 
-    A backend builds one from its own event source and the callable that aborts on it.
+    A backend builds one from its own event source and the callable that aborts on it; for a thinking model,
+    with its reasoning markers, whether the prompt opened the think block, and the `prefix` its samples continue,
+    so that each sample splits into reasoning and content (`split`).
     """
 
     def __init__(self, events: AsyncIterator[SampleEvent], n: int, prompt_tokens: int, *,
-                 abort: Callable[[int | None], Awaitable[None]], sink: TokenUsage | None = None):
+                 abort: Callable[[int | None], Awaitable[None]], sink: TokenUsage | None = None,
+                 markers: ReasoningMarkers | None = None, opened: bool = False, prefix: str = ""):
         self.n = n
+        self.markers, self.opened, self.prefix = markers, opened, prefix
         self.usage = TokenUsage(prompt=prompt_tokens)
         self.finish_reasons: dict[int, FinishReason] = {}
         self.stop_strings: dict[int, str | None] = {}
@@ -96,9 +121,9 @@ class Stream:
         if self.done:
             raise StopAsyncIteration
         event = await self._events.__anext__()
-        self.usage.add(generated=event.tokens)
+        self.usage.add(generated=event.tokens, reasoning=event.reasoning)
         if self._sink is not None:
-            self._sink.add(generated=event.tokens)
+            self._sink.add(generated=event.tokens, reasoning=event.reasoning)
         if event.finished:
             self.finish_reasons[event.index] = event.finish_reason
             self.stop_strings[event.index] = event.stop_string
@@ -112,20 +137,34 @@ class Stream:
         elif index not in self.finish_reasons:
             await self._abort(index)
 
+    def split(self, text: str) -> tuple[str, str]:
+        """(reasoning, content) of a sample's text (after the stream's prefix): all content for a model that
+        does not think."""
+        if self.markers is None:
+            return "", self.prefix + text
+        return self.markers.split(self.prefix + text, self.opened)
+
+    def sample(self, index: int, text: str, logprobs: list[float], reasoning_tokens: int) -> Sample:
+        """A finished sample of this stream."""
+        reasoning, content = self.split(text)
+        return Sample(index, text, self.finish_reasons[index], len(logprobs), round(sum(logprobs), 4), logprobs,
+                      self.stop_strings[index], reasoning_tokens, reasoning, content)
+
     async def collect(self) -> list[Sample]:
         """Wait for every sample; returns them in index order. A caller cancelled while it waits (a client that
         went away) aborts the samples still running, so their compute is freed at once."""
         texts: dict[int, list[str]] = {i: [] for i in range(self.n)}
         logprobs: dict[int, list[float]] = {i: [] for i in range(self.n)}
+        reasoning = [0] * self.n
         try:
             async for event in self:
                 texts[event.index].append(event.text)
                 logprobs[event.index] += event.logprobs
+                reasoning[event.index] += event.reasoning
         except asyncio.CancelledError:
             await asyncio.shield(self.abort())
             raise
-        return [Sample(i, "".join(texts[i]), self.finish_reasons[i], len(logprobs[i]), round(sum(logprobs[i]), 4),
-                       logprobs[i], self.stop_strings[i]) for i in range(self.n)]
+        return [self.sample(i, "".join(texts[i]), logprobs[i], reasoning[i]) for i in range(self.n)]
 
 
 class Generator(Protocol):

@@ -12,8 +12,8 @@ import transformers
 
 from ponder.backends.base import Prompt, SamplingParams, Stream, TokenUsage, prompt_text
 from ponder.engine import AsyncEngine, LLMEngine
-from ponder.engine.async_engine import RequestStream
 from ponder.models import DEFAULT_MODEL, resolve
+from ponder.reasoning import ReasoningMarkers
 
 
 class LocalGenerator:
@@ -26,6 +26,7 @@ class LocalGenerator:
             submits the same requests in the same order gets the same samples.
         max_rows: the most samples decoded in one batch.
         draft: a draft model (name or folder) for speculative decoding.
+        reasoning_markers: a thinking model's markers (None: its tokenizer's, see reasoning.markers_of).
 
     Example:
         >>> gen = LocalGenerator("ponder-arith")
@@ -33,23 +34,31 @@ class LocalGenerator:
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "cpu", seed: int = 0, max_rows: int = 256,
-                 draft: str | None = None):
+                 draft: str | None = None, reasoning_markers: ReasoningMarkers | None = None):
         transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar on every start
         engine = LLMEngine.from_pretrained(resolve(model), device=device, seed=seed, max_rows=max_rows,
-                                           draft=resolve(draft) if draft else None)
+                                           draft=resolve(draft) if draft else None,
+                                           reasoning_markers=reasoning_markers)
         self.name = model
         self.engine = AsyncEngine(engine)
         self.tokenizer = engine.tokenizer
+        self.markers = engine.thinking.markers
         self.context = engine.context
         self.usage = TokenUsage()
 
-    def encode(self, prompt: Prompt, prefix: str = "") -> list[int]:
+    def encode(self, prompt: Prompt, prefix: str = "", enable_thinking: bool = True) -> list[int]:
         """Token ids of a text prompt, or of chat messages rendered with the model's chat template; then `prefix`."""
-        return self.engine.engine.encode(prompt_text(self.tokenizer, prompt, prefix))
+        return self.engine.engine.encode(prompt_text(self.tokenizer, prompt, prefix, enable_thinking))
 
     async def submit(self, prompt: Prompt, params: SamplingParams, prefix: str = "") -> Stream:
-        ids = self.encode(prompt, prefix)
-        return self._wrap(await self.engine.submit(ids, params), len(ids))
+        text = prompt_text(self.tokenizer, prompt, "", params.enable_thinking)
+        ids = self.engine.engine.encode(text + prefix)
+        stream = await self.engine.submit(ids, params)
+
+        async def abort(index: int | None) -> None:
+            await self.engine.abort(stream.request_id, index)
+        return Stream(stream, stream.n, len(ids), abort=abort, sink=self.usage, markers=self.markers,
+                      opened=self.markers is not None and self.markers.opens(text), prefix=prefix)
 
     async def score(self, prompt: Prompt, continuation: str | list[str], prefix: str = ""
                     ) -> list[float] | list[list[float]]:
@@ -62,11 +71,6 @@ class LocalGenerator:
             return logprobs
         ends = list(itertools.accumulate(len(piece) for piece in pieces))
         return [logprobs[end - len(piece):end] for piece, end in zip(pieces, ends)]
-
-    def _wrap(self, stream: RequestStream, prompt_tokens: int) -> Stream:
-        async def abort(index: int | None) -> None:
-            await self.engine.abort(stream.request_id, index)
-        return Stream(stream, stream.n, prompt_tokens, abort=abort, sink=self.usage)
 
     def load(self) -> dict:
         """What the engine holds now: samples decoding (rows of the batch not finished), samples waiting to join;

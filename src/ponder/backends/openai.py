@@ -25,6 +25,7 @@ import weakref
 
 from ponder.backends.base import Prompt, SamplingParams, Stream, TokenUsage, prompt_text
 from ponder.errors import BackendError, InvalidArgumentError, PonderError
+from ponder.reasoning import ReasoningMarkers, markers_of
 from ponder.sampling import SampleEvent, StopStrings
 from ponder.seeds import derive_seed
 
@@ -40,11 +41,14 @@ class OpenAIGenerator:
         extra_body: fields added to every sampling request, beyond OpenAI's own: e.g. llama.cpp's
             {"repeat_penalty": 1.0, "top_k": 0, "min_p": 0.0}, since its server's defaults (1.1, 40, 0.05) change
             the model's distribution, greedy answers included.
+        reasoning_markers: how a thinking model's samples split into reasoning and content (None: the chat
+            template model's tokenizer's, else `<think>`/`</think>`, which leave a model that does not think
+            all content). Thinking budgets are the server's business: asked for here, they are refused.
     """
 
     def __init__(self, base_url: str, model: str, *, api_key: str = "-", concurrency: int = 16,
                  max_retries: int = 3, chat_template: str | None = None, timeout: float = 600.0,
-                 extra_body: dict | None = None):
+                 extra_body: dict | None = None, reasoning_markers: ReasoningMarkers | None = None):
         if importlib.util.find_spec("openai") is None:  # checked here, so it is a clear error at once
             raise InvalidArgumentError("the openai backend needs the openai client: pip install 'ponder[openai]'")
         self.base_url = base_url
@@ -61,6 +65,7 @@ class OpenAIGenerator:
             from ponder.models import resolve
 
             self.tokenizer = AutoTokenizer.from_pretrained(resolve(chat_template))
+        self.markers = reasoning_markers or (self.tokenizer and markers_of(self.tokenizer)) or ReasoningMarkers()
         self._ids = itertools.count()
 
     def _connection(self):
@@ -83,6 +88,16 @@ class OpenAIGenerator:
         if prefix and self.tokenizer is None:
             raise InvalidArgumentError("continuing a partial answer over HTTP needs the model's chat template: "
                                        "OpenAIGenerator(..., chat_template=MODEL)")
+        if params.thinking_budget is not None or params.min_thinking_tokens or params.answer_reserve:
+            raise InvalidArgumentError("thinking_budget, min_thinking_tokens and answer_reserve are ponder's engine's: "
+                                       "an OpenAI-compatible server has no such fields (use --backend local)")
+        if isinstance(prompt, str) and not params.enable_thinking:
+            prompt_text(None, prompt, "", enable_thinking=False)  # refused: a text prompt is sent as it is
+        opened = False
+        if self.tokenizer is not None:
+            opened = self.markers.opens(prompt_text(self.tokenizer, prompt, "", params.enable_thinking))
+        elif isinstance(prompt, str):
+            opened = self.markers.opens(prompt)
         request_id = next(self._ids)
         queue: asyncio.Queue = asyncio.Queue()
         tasks: list[asyncio.Task] = []
@@ -101,7 +116,8 @@ class OpenAIGenerator:
                 if index is None or i == index:
                     task.cancel()  # closes its HTTP stream; the task still sends the sample's last event
 
-        stream = Stream(events(), params.n, 0, abort=abort, sink=self.usage)
+        stream = Stream(events(), params.n, 0, abort=abort, sink=self.usage, markers=self.markers, opened=opened,
+                        prefix=prefix)
         ended: set[int] = set()  # samples whose last event is out
 
         def end(index: int, task: asyncio.Task) -> None:  # a task cancelled before it ran never sent one
@@ -163,9 +179,12 @@ class OpenAIGenerator:
         try:
             async with gate:
                 if prefix or isinstance(prompt, str):
-                    text = prompt_text(self.tokenizer, prompt, prefix) if prefix else prompt
+                    text = prompt_text(self.tokenizer, prompt, prefix, params.enable_thinking) if prefix else prompt
                     response = await client.completions.create(prompt=text, logprobs=params.logprobs, **common)
                 else:
+                    if not params.enable_thinking:  # vLLM's and SGLang's way to the chat template
+                        common["extra_body"] = {**(self.extra_body or {}),
+                                                "chat_template_kwargs": {"enable_thinking": False}}
                     response = await client.chat.completions.create(
                         messages=prompt, logprobs=True, top_logprobs=params.logprobs or None, **common)
                 async with response:

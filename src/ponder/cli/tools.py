@@ -66,7 +66,8 @@ def report(
 
 @app.command()
 def train(
-    preset: str = typer.Argument("ponder-arith", help="ponder-arith | ponder-arith-draft | toy: a language model; "
+    preset: str = typer.Argument("ponder-arith", help="ponder-arith | ponder-arith-draft | ponder-arith-think | "
+                                 "ponder-arith-think-draft | toy: a language model's architecture; "
                                  "orm: the outcome reward model (on ponder-arith's own labelled samples)."),
     out: str = typer.Option(..., help="Run folder: checkpoint (resumed if present), snapshots, final model."),
     steps: int = typer.Option(5000, help="Optimizer steps (language models)."),
@@ -75,7 +76,11 @@ def train(
     seed: int = typer.Option(0, help="Seeds the weights and the training problems."),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads (default: all cores)."),
     save_every: int = typer.Option(250, help="Checkpoint (and snapshot) every this many steps."),
-    init_from: Optional[str] = typer.Option(None, help="A finished run folder whose weights to start from."),
+    init_from: Optional[str] = typer.Option(None, help="Weights to start from: a finished run folder, or a model "
+                                            "folder (a shipped model: src/ponder/models/ponder-arith)."),
+    thinking: bool = typer.Option(False, help="Train on thinking traces (<think> ... </think> then the answer; "
+                                  "see ponder/train/traces.py) with the thinking tokenizer and chat template."),
+    max_positions: int = typer.Option(512, help="Context length of the model (longer examples are cut)."),
     slip_rate: float = typer.Option(0.0, help="Chance that an equation of a training solution has a wrong result "
                                     "that the solution then works on from: teaches varied, not systematic, mistakes."),
     problems: int = typer.Option(3000, help="orm: training-split problems to sample (one in ten held out)."),
@@ -88,6 +93,9 @@ def train(
     the outcome reward model.
 
     Example: ponder train ponder-arith --out runs/ponder-arith --steps 5000 --lr 2e-3 --slip-rate 0.2
+
+    Example: ponder train ponder-arith-think --thinking --init-from src/ponder/models/ponder-arith --out
+    runs/think --max-positions 768
 
     Example: ponder train orm --out runs/ponder-arith-orm --problems 3000 --samples 8 --batch-size 32
     """
@@ -102,7 +110,7 @@ def train(
 
         cfg = TrainConfig(preset=preset, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                           threads=threads, save_every=save_every, init_from=init_from, slip_rate=slip_rate,
-                          device=device)
+                          thinking=thinking, max_positions=max_positions, device=device)
         summary = run_train(cfg, progress=sys.stderr.isatty())
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
 

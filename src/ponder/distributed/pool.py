@@ -47,10 +47,11 @@ class Replica:
 
     async def stream(self, prompt, params, prefix: str = ""):
         """The samples' events in batches (whatever arrived since the last batch went out): one Ray object per
-        batch, not per token. The first item is the prompt's token count. Cancelled (the caller's stream
+        batch, not per token. The first item is the prompt's token count, reasoning markers and whether the prompt
+        opened a think block. Cancelled (the caller's stream
         aborted, or its client gone), it aborts the samples still running."""
         stream = await self.runtime.generator.submit(prompt, params, prefix)
-        yield stream.usage.prompt
+        yield stream.usage.prompt, stream.markers, stream.opened
         queue: asyncio.Queue = asyncio.Queue()
 
         async def pump():
@@ -223,7 +224,7 @@ class ReplicaGenerator:
             pool.in_flight[i] += 1
             batches = pool.replicas[i].stream.options(num_returns="streaming").remote(prompt, params, prefix)
             try:
-                prompt_tokens = await pool._await(i, await batches.__anext__())
+                prompt_tokens, markers, opened = await pool._await(i, await batches.__anext__())
                 break
             except _Died:
                 pool.in_flight[i] -= 1
@@ -263,7 +264,8 @@ class ReplicaGenerator:
             pool._ray.cancel(batches)  # cancels the replica's stream, which aborts its samples there
             release()
 
-        return Stream(events(), params.n, prompt_tokens, abort=abort, sink=self.usage)
+        return Stream(events(), params.n, prompt_tokens, abort=abort, sink=self.usage, markers=markers,
+                      opened=opened, prefix=prefix)
 
     def load(self) -> dict:
         return self.pool.load()

@@ -28,8 +28,10 @@ from ponder.engine.runner import ModelRunner
 from ponder.engine.sampler import Sampler
 from ponder.engine.scheduler import Scheduler
 from ponder.engine.speculative import Speculator
+from ponder.engine.thinking import ThinkingControl
 from ponder.errors import InvalidArgumentError, ModelNotFoundError
 from ponder.models import check_causal_lm
+from ponder.reasoning import ReasoningMarkers, markers_of
 from ponder.sampling import SampleEvent, SamplingParams, find_stop, held_back
 from ponder.seeds import derive_seed
 
@@ -65,6 +67,8 @@ class LLMEngine:
         seed: seeds the samples of requests that bring no seed of their own.
         draft: a smaller causal LM with the same vocabulary, for speculative decoding (None: off).
         num_speculative_tokens: tokens the draft proposes per step.
+        reasoning_markers: a thinking model's markers (None: the tokenizer's, `<think>`/`</think>` where it has
+            them); the thinking control of SamplingParams acts on them (engine/thinking.py).
 
     Example:
         >>> engine = LLMEngine.from_pretrained("src/ponder/models/ponder-arith")
@@ -75,7 +79,8 @@ class LLMEngine:
     """
 
     def __init__(self, model, tokenizer, *, max_rows: int = 256, kv_cache_bytes: int | None = None,
-                 prefix_cache_bytes: int = 256 << 20, seed: int = 0, draft=None, num_speculative_tokens: int = 4):
+                 prefix_cache_bytes: int = 256 << 20, seed: int = 0, draft=None, num_speculative_tokens: int = 4,
+                 reasoning_markers: ReasoningMarkers | None = None):
         if not getattr(model, "can_generate", lambda: False)():
             raise InvalidArgumentError(f"{type(model).__name__} is not a causal language model")
         self.model = model
@@ -85,6 +90,7 @@ class LLMEngine:
         self.prefix_cache = PrefixCache(prefix_cache_bytes)
         self.runner = ModelRunner(model, self.prefix_cache)
         self.sampler = Sampler()
+        self.thinking = ThinkingControl(tokenizer, reasoning_markers or markers_of(tokenizer))
         self.speculator = Speculator(draft, model, num_speculative_tokens) if draft is not None else None
         # the KV memory bound, in token columns: each column of a row costs its KV in every layer (the draft's too)
         per_token = self.runner.kv_bytes_per_token + (self.speculator.draft.kv_bytes_per_token if draft else 0)
@@ -132,6 +138,7 @@ class LLMEngine:
     def add_request(self, prompt: str | list[int], params: SamplingParams) -> int:
         """Queue a prompt for `params.n` samples; returns the request id. Its prompt is computed once."""
         ids = self.encode(prompt)
+        self.thinking.check(params)
         # a sample ends at the model's context at the latest, so that is the most KV one of its rows can need
         max_length = min(len(ids) + params.max_tokens, self.context)
         request = Request(next(self._ids), ids, params, self._seeds(params), max_length)
@@ -161,6 +168,7 @@ class LLMEngine:
         for join in plan.joining:  # made as a sample joins, so the samples that wait hold nothing
             for seq in join.seqs:
                 self.detokenizers[seq.seq_id] = Detokenizer(self.tokenizer, join.request.prompt_ids)
+                self.thinking.begin(seq)
         self.sampler.release(plan.left)
         if self.speculator is not None:
             self.speculator.release(plan.left)
@@ -170,11 +178,12 @@ class LLMEngine:
                 self.speculator.draft.apply(plan)
             return []
         if self.speculator is not None:
-            tokens, logprobs = self.speculator.step(plan, self.runner, self.sampler, self.context)
+            tokens, logprobs = self.speculator.step(plan, self.runner, self.sampler, self.context, self.thinking.apply)
         else:
             logits = self.runner.run(plan)
             next_tokens, logprobs = self.sampler(logits, plan.rows)
-            tokens, logprobs = [[t] for t in next_tokens.tolist()], logprobs.unsqueeze(1)
+            tokens = [self.thinking.apply(seq, [t]) for seq, t in zip(plan.rows, next_tokens.tolist())]
+            logprobs = logprobs.unsqueeze(1)
         self.steps += 1
         events = self.postprocess(plan.rows, tokens, logprobs)
         if not self.scheduler.has_work:  # all done: free the rows now rather than at the next step
@@ -193,8 +202,10 @@ class LLMEngine:
         for i, seq in enumerate(rows):
             params = seq.params
             new = []
+            reasoning = seq.reasoning
             for token in tokens[i]:
                 new.append(token)
+                seq.thinking, seq.reasoning = self.thinking.after(seq.thinking, seq.reasoning, token)
                 if token in self.eos and not params.ignore_eos:
                     seq.finish_reason = "stop"
                 elif seq.generated + len(new) >= params.max_tokens or seq.num_tokens + len(new) >= self.context:
@@ -224,7 +235,7 @@ class LLMEngine:
                                          top.values[i, j, :params.logprobs].tolist())) for j in range(len(new))]
             events.append(SampleEvent(seq.request.request_id, seq.index, new, delta, chosen[i][:len(new)],
                                       top_logprobs, step_end, seq.finish_reason, len(seq.request.prompt_ids),
-                                      seq.generated, stop_string))
+                                      seq.generated, stop_string, seq.reasoning - reasoning))
             if seq.finished:
                 self.detokenizers.pop(seq.seq_id, None)
         return events

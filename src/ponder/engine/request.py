@@ -18,7 +18,8 @@ class Sequence:
     A request of n samples holds n of these from the start, so each is kept small (slots, no tensors): the
     samples that wait for a row cost a few hundred bytes each."""
 
-    __slots__ = ("seq_id", "request", "index", "seed", "token_ids", "logprob_sum", "text", "sent", "_finish_reason")
+    __slots__ = ("seq_id", "request", "index", "seed", "token_ids", "logprob_sum", "text", "sent", "_finish_reason",
+                 "thinking", "reasoning", "forced")
 
     def __init__(self, request: Request, index: int, seed: int):
         self.seq_id = next(_seq_ids)
@@ -30,6 +31,9 @@ class Sequence:
         self.text = ""
         self.sent = 0  # characters of `text` its events carried (the rest may begin a stop string)
         self._finish_reason: FinishReason | None = None
+        self.thinking = False  # inside its think block (engine/thinking.py)
+        self.reasoning = 0  # reasoning tokens taken
+        self.forced: tuple[int, ...] = ()  # tokens the engine writes next in the model's place
 
     @property
     def finish_reason(self) -> FinishReason | None:

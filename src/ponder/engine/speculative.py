@@ -21,6 +21,7 @@ when it is the target's argmax. The KV columns of rejected tokens are dropped in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -66,10 +67,12 @@ class Speculator:
         for seq in seqs:
             self.lag.pop(seq.seq_id, None)
 
-    def step(self, plan: StepPlan, target: ModelRunner, sampler: Sampler, context: int
+    def step(self, plan: StepPlan, target: ModelRunner, sampler: Sampler, context: int,
+             control: Callable[[Sequence, list[int]], list[int]] = lambda seq, tokens: tokens
              ) -> tuple[list[list[int]], torch.Tensor]:
         """One speculative step over every row: returns each row's new tokens (1 to k+1) and the target's
-        logprobs [rows, k+1, vocab] at their positions."""
+        logprobs [rows, k+1, vocab] at their positions. `control` may rewrite a row's tokens before they are
+        kept (thinking control: a forced token replaces one, and the rest are dropped)."""
         target.apply(plan)
         self.draft.apply(plan)
         for join in plan.joining:
@@ -100,7 +103,8 @@ class Speculator:
         q = processed(logits.reshape(-1, logits.shape[-1]), [s for s in rows for _ in range(k + 1)])
         q = q.view(len(rows), k + 1, -1)
         p = torch.stack(draft_probs, dim=1) if draft_probs else None
-        out = [self.accept(seq, drafts[i], None if p is None else p[i], q[i], sampler) for i, seq in enumerate(rows)]
+        out = [control(seq, self.accept(seq, drafts[i], None if p is None else p[i], q[i], sampler))
+               for i, seq in enumerate(rows)]
         accepted = torch.tensor([len(tokens) - 1 for tokens in out], device=logits.device)
         target.keep(torch.arange(k + 1, device=logits.device) <= accepted[:, None])
         if k:

@@ -71,11 +71,12 @@ class NoOptions:
 @dataclass
 class Candidate:
     text: str
-    answer: Any
+    answer: Any  # read from the content (after a thinking model's think block)
     tokens: int
     finish_reason: str
     logprob: float  # summed over its tokens
     score: float | None = None  # a verifier's, or a confidence, where the strategy used one
+    reasoning_tokens: int = 0  # of `tokens`, those inside its think block
 
     @property
     def mean_logprob(self) -> float:
@@ -88,7 +89,9 @@ class Result:
     strategy: str
     budget: int
     samples: int  # samples started (finished or stopped early)
-    tokens: dict  # {"prompt", "generated", "by_model": {name: {"prompt", "generated"}}}
+    # {"prompt", "generated", "reasoning", "answer", "by_model": {name: {"prompt", "generated", "reasoning"}}}:
+    # reasoning + answer = generated (reasoning: inside think blocks)
+    tokens: dict
     wall_s: float
     stop_reason: str
     candidates: list[Candidate]
@@ -212,25 +215,35 @@ class Session:
                                     partial.logprob + sample.logprob, step=step))
         return children
 
-    def candidate(self, sample: Sample, text: str | None = None, score: float | None = None) -> Candidate:
-        text = sample.text if text is None else text
-        return Candidate(text, self.problem.extract(text), sample.tokens, sample.finish_reason, sample.logprob, score)
+    def candidate(self, sample: Sample, score: float | None = None) -> Candidate:
+        """A finished sample as a candidate: its answer read from its content."""
+        return Candidate(sample.text, self.problem.extract(sample.content), sample.tokens, sample.finish_reason,
+                         sample.logprob, score, sample.reasoning_tokens)
 
     def finished(self, partial: Partial) -> Candidate:
-        """A solution built step by step, as a candidate."""
-        return Candidate(partial.text, self.problem.extract(partial.text), partial.tokens,
+        """A solution built step by step, as a candidate (its answer read from its content)."""
+        _, content = self.split(partial.text)
+        return Candidate(partial.text, self.problem.extract(content), partial.tokens,
                          "stop" if partial.done else "length", round(partial.logprob, 4), round(partial.score, 6))
+
+    def split(self, text: str) -> tuple[str, str]:
+        """(reasoning, content) of a completion of the problem's prompt (a model that does not think: all content)."""
+        if not self._streams:
+            return "", text
+        stream = self._streams[0][1]
+        return ("", text) if stream.markers is None else stream.markers.split(text, stream.opened)
 
     def tokens(self) -> dict:
         by_model: dict[str, dict] = {}
         for name, stream in self._streams:
-            spent = by_model.setdefault(name, {"prompt": 0, "generated": 0})
+            spent = by_model.setdefault(name, {"prompt": 0, "generated": 0, "reasoning": 0})
             spent["prompt"] += stream.usage.prompt
             spent["generated"] += stream.usage.generated
+            spent["reasoning"] += stream.usage.reasoning
         for name, count in self._scored.items():  # a scored continuation is computed like a prompt
-            by_model.setdefault(name, {"prompt": 0, "generated": 0})["prompt"] += count
-        return {"prompt": sum(s["prompt"] for s in by_model.values()),
-                "generated": sum(s["generated"] for s in by_model.values()), "by_model": by_model}
+            by_model.setdefault(name, {"prompt": 0, "generated": 0, "reasoning": 0})["prompt"] += count
+        total = {key: sum(s[key] for s in by_model.values()) for key in ("prompt", "generated", "reasoning")}
+        return {**total, "answer": total["generated"] - total["reasoning"], "by_model": by_model}
 
     def result(self, answer: Any, candidates: list[Candidate], stop_reason: str, votes: dict | None = None,
                **details) -> Result:
@@ -301,23 +314,31 @@ class Events:
 
 
 class Traces:
-    """Each running sample's text and token logprobs, built up from its events (key: (stream, index))."""
+    """Each running sample's text, token logprobs and reasoning tokens, built up from its events (key: (stream,
+    index))."""
 
     def __init__(self):
         self.text: dict[tuple[int, int], list[str]] = {}
         self.logprobs: dict[tuple[int, int], list[float]] = {}
+        self.reasoning: dict[tuple[int, int], int] = {}
+        self.streams: dict[int, Stream] = {}
 
     def add(self, stream: Stream, event: SampleEvent) -> tuple[int, int]:
         key = (id(stream), event.index)
+        self.streams[key[0]] = stream
         self.text.setdefault(key, []).append(event.text)
         self.logprobs.setdefault(key, []).extend(event.logprobs)
+        self.reasoning[key] = self.reasoning.get(key, 0) + event.reasoning
         return key
 
     def sample(self, key: tuple[int, int], event: SampleEvent) -> Sample:
         """The finished sample, from its last event."""
-        logprobs = self.logprobs.get(key, [])
-        return Sample(key[1], "".join(self.text.get(key, [])), event.finish_reason, len(logprobs),
-                      round(sum(logprobs), 4), logprobs, event.stop_string)
+        return self.streams[key[0]].sample(key[1], "".join(self.text.get(key, [])), self.logprobs.get(key, []),
+                                           self.reasoning.get(key, 0))
+
+    def reasoning_tokens(self, key: tuple[int, int]) -> int:
+        """How many reasoning tokens the sample has written so far."""
+        return self.reasoning.get(key, 0)
 
 
 def require(verifier: Verifier | None, strategy: str, step: bool = False) -> Verifier:

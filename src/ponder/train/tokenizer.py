@@ -24,9 +24,18 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"
 )
+# The thinking models' template (Qwen3's convention): the generation prompt opens the think block, and with
+# enable_thinking=False closes it empty, so the model answers straight away.
+THINK_TOKENS = ["<think>", "</think>"]
+THINKING_CHAT_TEMPLATE = CHAT_TEMPLATE.replace(
+    "{{ '<|assistant|>' }}{% endif %}",
+    "{{ '<|assistant|><think>\\n' }}"
+    "{% if enable_thinking is defined and not enable_thinking %}{{ '\\n</think>\\n\\n' }}{% endif %}{% endif %}")
 
 
-def build_tokenizer() -> PreTrainedTokenizerFast:
+def build_tokenizer(thinking: bool = False) -> PreTrainedTokenizerFast:
+    """The embedded models' tokenizer; `thinking` adds <think> and </think> as tokens of their own (after every
+    other token, so the ids of the plain models' vocabulary stay the same) and the thinking chat template."""
     vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
     for byte in range(256):
         vocab[f"<0x{byte:02X}>"] = len(vocab)
@@ -37,13 +46,15 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
     tok.normalizer = normalizers.Replace(" ", SPACE)
     tok.decoder = decoders.Sequence([decoders.Replace(SPACE, " "), decoders.ByteFallback(), decoders.Fuse()])
     tok.add_special_tokens(SPECIAL_TOKENS)
+    if thinking:  # added tokens, one id each, but not special: decoded text keeps them, as Qwen3's does
+        tok.add_tokens(THINK_TOKENS)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<s>",
         eos_token="</s>",
         unk_token="<unk>",
         pad_token="<pad>",
-        chat_template=CHAT_TEMPLATE,
+        chat_template=THINKING_CHAT_TEMPLATE if thinking else CHAT_TEMPLATE,
         padding_side="left",  # decoder-only generation pads on the left
         clean_up_tokenization_spaces=False,
     )

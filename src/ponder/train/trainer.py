@@ -27,6 +27,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from ponder.errors import InvalidArgumentError
 from ponder.progress import progress_bar
 from ponder.tasks import arith
+from ponder.train import traces
 from ponder.train.tokenizer import build_tokenizer
 
 # Architectures of the shipped models (and a toy one for tests): LlamaConfig keyword arguments.
@@ -34,6 +35,9 @@ PRESETS: dict[str, dict] = {
     "ponder-arith": dict(hidden_size=256, intermediate_size=640, num_hidden_layers=4, num_attention_heads=4),
     "ponder-arith-draft": dict(hidden_size=192, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4),
     "ponder-arith-draft-1l": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=1, num_attention_heads=4),
+    "ponder-arith-think": dict(hidden_size=256, intermediate_size=640, num_hidden_layers=4, num_attention_heads=4),
+    "ponder-arith-think-draft": dict(hidden_size=192, intermediate_size=512, num_hidden_layers=2,
+                                     num_attention_heads=4),
     "toy": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
 }
 BUCKET = 16  # batches drawn together and grouped by length, so little of each batch is padding
@@ -54,8 +58,11 @@ class TrainConfig:
     save_every: int = 500
     threads: int | None = None
     bf16: bool = True
-    init_from: str | None = None  # a finished run folder: start from its weights (fresh optimizer and schedule)
+    # start from these weights (fresh optimizer and schedule): a finished run folder, or a model folder in Hugging
+    # Face format (the shipped ponder-arith, say), whose vocabulary is grown by the thinking tokens if need be
+    init_from: str | None = None
     slip_rate: float = 0.0  # the chance that a training solution's equation has a wrong result (see arith.with_slips)
+    thinking: bool = False  # thinking traces (train/traces.py) and the thinking tokenizer, not plain solutions
     device: str = "cpu"
 
     def __post_init__(self):
@@ -93,20 +100,34 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def training_text(seed: int, index: int, tokenizer, slip_rate: float = 0.0) -> str:
-    """The `index`-th training text of `seed`: a train-split problem and its (possibly slipped) solution."""
+    """The `index`-th plain training text of `seed`: a train-split problem and its (possibly slipped) solution."""
     problem = arith.problem("train", seed, index)
     solution = arith.with_slips(problem.solution, slip_rate, random.Random(f"slip:{seed}:{index}"))
     messages = problem.prompt() + [{"role": "assistant", "content": solution}]
     return tokenizer.apply_chat_template(messages, tokenize=False)
 
 
+def training_example(seed: int, index: int, tokenizer, slip_rate: float, thinking: bool) -> traces.Segments:
+    """The `index`-th training example of `seed` as (text, learned) pieces. A plain one is learnt whole (the
+    loss on every token taught the small models the format fastest); a thinking one is learnt after its prompt,
+    but for what the engine writes (a forced end marker)."""
+    if not thinking:
+        return [(training_text(seed, index, tokenizer, slip_rate), True)]
+    problem = arith.problem("train", seed, index)
+    enable, segments = traces.example(problem, random.Random(f"trace:{seed}:{index}"),
+                                      traces.TraceConfig(slip=slip_rate or traces.TraceConfig.slip))
+    prompt = tokenizer.apply_chat_template(problem.prompt(), tokenize=False, add_generation_prompt=True,
+                                           enable_thinking=enable)
+    return [(prompt, False), *segments, (tokenizer.eos_token, True)]
+
+
 @functools.lru_cache(maxsize=1)  # the BUCKET steps of one block in a row share it
-def _block(block: int, seed: int, batch_size: int, slip_rate: float, tokenizer) -> list[list[str]]:
-    """BUCKET batches of training texts, grouped by length, in a seeded order."""
+def _block(block: int, seed: int, batch_size: int, slip_rate: float, thinking: bool, tokenizer):
+    """BUCKET batches of training examples, grouped by length, in a seeded order."""
     first = block * BUCKET * batch_size
-    texts = sorted((training_text(seed, first + i, tokenizer, slip_rate) for i in range(BUCKET * batch_size)),
-                   key=len)
-    chunks = [texts[i:i + batch_size] for i in range(0, len(texts), batch_size)]
+    examples = sorted((training_example(seed, first + i, tokenizer, slip_rate, thinking)
+                       for i in range(BUCKET * batch_size)), key=lambda e: sum(len(t) for t, _ in e))
+    chunks = [examples[i:i + batch_size] for i in range(0, len(examples), batch_size)]
     random.Random(f"order:{seed}:{block}").shuffle(chunks)
     return chunks
 
@@ -114,11 +135,19 @@ def _block(block: int, seed: int, batch_size: int, slip_rate: float, tokenizer) 
 def batch_for_step(step: int, cfg: TrainConfig, tokenizer) -> dict[str, torch.Tensor]:
     """The batch of step `step`: a pure function of (step, seed)."""
     block, slot = divmod(step, BUCKET)
-    texts = _block(block, cfg.seed, cfg.batch_size, cfg.slip_rate, tokenizer)[slot]
-    enc = tokenizer(texts, add_special_tokens=False, padding=True, padding_side="right",
-                    truncation=True, max_length=cfg.max_positions, return_tensors="pt")
-    labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
-    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels}
+    rows = []
+    for example in _block(block, cfg.seed, cfg.batch_size, cfg.slip_rate, cfg.thinking, tokenizer)[slot]:
+        ids, labels = [], []
+        for text, learned in example:  # character-level: pieces tokenized apart join as the whole would
+            piece = tokenizer.encode(text, add_special_tokens=False)
+            ids += piece
+            labels += piece if learned else [-100] * len(piece)
+        rows.append((ids[:cfg.max_positions], labels[:cfg.max_positions]))
+    width = max(len(ids) for ids, _ in rows)
+    pad = lambda xs, fill: xs + [fill] * (width - len(xs))  # noqa: E731  (right padding)
+    return {"input_ids": torch.tensor([pad(ids, tokenizer.pad_token_id) for ids, _ in rows]),
+            "attention_mask": torch.tensor([pad([1] * len(ids), 0) for ids, _ in rows]),
+            "labels": torch.tensor([pad(labels, -100) for _, labels in rows])}
 
 
 def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> dict:
@@ -132,14 +161,11 @@ def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> 
     transformers.utils.logging.disable_progress_bar()  # no "Writing model shards" bar at every snapshot
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(cfg.thinking)
     torch.manual_seed(cfg.seed)
     model = LlamaForCausalLM(model_config(cfg, tokenizer))  # built on the CPU, so a seed gives the same weights
     if cfg.init_from:
-        source = Path(cfg.init_from) / "checkpoint.pt"
-        if not source.is_file():
-            raise InvalidArgumentError(f"init_from={cfg.init_from!r} has no checkpoint.pt (a run folder is needed)")
-        model.load_state_dict(torch.load(source, weights_only=False, map_location="cpu")["model"])  # float32
+        model.load_state_dict(_initial_weights(cfg.init_from, len(tokenizer)))
     model.to(cfg.device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
@@ -161,7 +187,7 @@ def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> 
         torch.save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "state": state}, tmp)
         os.replace(tmp, ckpt)  # atomic: a kill mid-save leaves the previous checkpoint intact
-        export(model, out / "snapshots" / f"step-{state['step']}")
+        export(model, out / "snapshots" / f"step-{state['step']}", cfg.thinking)
 
     model.train()
     started = time.perf_counter() - state["seconds"]
@@ -190,7 +216,7 @@ def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> 
                 save_checkpoint()
 
     if state["step"] == cfg.steps:
-        export(model, out)
+        export(model, out, cfg.thinking)
     last = state["losses"][-50:]
     summary = {
         "preset": cfg.preset,
@@ -206,13 +232,30 @@ def train(cfg: TrainConfig, progress: bool = True, until: int | None = None) -> 
     return summary
 
 
+def _initial_weights(source: str, vocab: int) -> dict[str, torch.Tensor]:
+    """The float32 weights to start from: a run folder's checkpoint, or a Hugging Face model folder's weights,
+    its embeddings grown to `vocab` (new rows at the mean of the old, as transformers' resize does)."""
+    path = Path(source)
+    if (path / "checkpoint.pt").is_file():
+        return torch.load(path / "checkpoint.pt", weights_only=False, map_location="cpu")["model"]
+    if not (path / "config.json").is_file():
+        raise InvalidArgumentError(f"init_from={source!r} is neither a run folder (checkpoint.pt) nor a model folder")
+    model = LlamaForCausalLM.from_pretrained(path, dtype=torch.float32)
+    if model.config.vocab_size != vocab:
+        verbosity = transformers.logging.get_verbosity()
+        transformers.logging.set_verbosity_error()  # not its note on how the new rows are initialised
+        model.resize_token_embeddings(vocab)
+        transformers.logging.set_verbosity(verbosity)
+    return model.state_dict()
+
+
 def _identity(config: dict) -> dict:
     """What must match for a checkpoint to be resumed: all but where and on how many threads it runs."""
     return {k: v for k, v in config.items() if k not in ("device", "threads")}
 
 
-def export(model: LlamaForCausalLM, out: Path) -> None:
+def export(model: LlamaForCausalLM, out: Path, thinking: bool = False) -> None:
     """Hugging Face format: config.json, 16-bit model.safetensors, tokenizer files with the chat template."""
     copy.deepcopy(model).to("cpu", torch.bfloat16).save_pretrained(out)  # a copy: training goes on in float32
     # a fresh tokenizer: the training one keeps the truncation and right padding of its batch calls
-    build_tokenizer().save_pretrained(out)
+    build_tokenizer(thinking).save_pretrained(out)

@@ -1,0 +1,123 @@
+"""Synthetic thinking traces for ponder-arith-think: shaped like a reasoning model's, built from arith problems.
+
+Inside the think block (which the chat template opens) a trace works the problem one equation per line, as
+ponder-arith does, and around that does what R1/Qwen3-style traces do::
+
+    23+15=39                                  a slip: the result is off (rate `slip`)
+    check 15+23=38, not 39. Wait, 23+15=38    a check that recomputes the step catches it and redoes it
+    Wait, check again: 23+15=38 ok            hesitation: re-checking an earlier step, more of it after a slip
+    38/2=19
+    check 19*2=38 ok
+    </think>
+
+    Answer: 19
+
+What is put into the data, and how:
+- **Slips**: each equation's result is off with probability `slip` (by 1, 2 or 10, or by the next divisor so that
+  division stays exact, as `arith.with_slips`), and the work goes on from the value written.
+- **Checks**: after each step, with the trace's own `care` (uniform in 0.1..0.6, so the amount of checking
+  varies from trace to trace), a check recomputes it (the sum or product commuted, a difference or quotient
+  inverted). A check after a slip catches it with probability `catch` (then "Wait", and the step is redone right);
+  otherwise it repeats the slip and says "ok": some slips are caught, some not.
+- **Hesitation that grows after a slip**, caught or not: from the first slip on, every later step is checked with
+  probability 0.9, and before each later step, with probability 0.5, "Wait, check again:" re-checks an earlier
+  step as written; at the end, with probability 0.5, the whole work is re-read. So traces with slips are longer,
+  and the ones whose slips went uncaught (the wrong ones) longest: shorter traces are right more often.
+- **No thinking** (`nothink` of the examples): the template's empty think block (enable_thinking=False), then the
+  answer straight away.
+- **Cut thinking** (`cut` of the examples): the trace stops at a random character, the end marker follows (as a
+  thinking budget forces it), then the right answer: the model learns to answer from unfinished work. The end
+  marker itself is not trained on there (nor anywhere but at a trace's natural end), so the model never learns to
+  stop thinking mid-step on its own.
+The answer after `</think>` is the last value worked out (right or wrong), as `Answer: N`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ponder.tasks import arith
+
+START, END = "<think>", "</think>"
+CHECK_AGAIN = "Wait, check again: "
+
+
+@dataclass(frozen=True)
+class TraceConfig:
+    slip: float = 0.15
+    catch: float = 0.6
+    nothink: float = 0.15
+    cut: float = 0.1
+
+
+# (segment, learned): the completion after the chat template's generation prompt, in pieces; a piece not learned
+# (labels -100) is one the engine, not the model, writes
+Segments = list[tuple[str, bool]]
+
+
+def _apply(op: str, a: int, x: int) -> int:
+    return {"+": a + x, "-": a - x, "*": a * x, "/": a // x}[op]
+
+
+def _check(a: int, op: str, x: int, r: int, right: int) -> tuple[str, int, int]:
+    """A check of `a op x = r` done right: (its equation, the value it gives, the value it is compared with)."""
+    if op == "+":
+        return f"{x}+{a}", a + x, r
+    if op == "*":
+        return f"{x}*{a}", a * x, r
+    if op == "-":
+        return f"{r}+{x}", r + x, a
+    return f"{r}*{x}", r * x, a
+
+
+def _slipped(value: int, op: str, x: int, rest: list[tuple[str, int]], rng: random.Random) -> int:
+    right = _apply(op, value, x)
+    options = [d for d in arith.SLIPS + tuple(y * s for _, y in rest[:1] for s in (-1, 1))
+               if arith._continues(right + d, rest)]
+    return right + rng.choice(options) if options else right
+
+
+def trace(problem: arith.Problem, rng: random.Random, cfg: TraceConfig = TraceConfig()) -> tuple[str, int]:
+    """A thinking trace for `problem` (the text inside the think block, ending in a newline) and its answer."""
+    steps = [(op, int(x)) for _, op, x, _ in arith._EQUATION.findall(problem.solution)]
+    value = int(arith._EQUATION.match(problem.solution).group(1))
+    care = rng.uniform(0.1, 0.6)
+    shaken = False
+    written: list[str] = []  # the equations as written, for re-checks
+    lines: list[str] = []
+    for i, (op, x) in enumerate(steps):
+        if shaken and written and rng.random() < 0.5:
+            lines.append(CHECK_AGAIN + rng.choice(written) + " ok")
+        right = _apply(op, value, x)
+        result = _slipped(value, op, x, steps[i + 1:], rng) if rng.random() < cfg.slip else right
+        lines.append(f"{value}{op}{x}={result}")
+        slip = result != right
+        if rng.random() < (0.9 if shaken or slip and rng.random() < 0.5 else care):
+            equation, got, against = _check(value, op, x, result, right)
+            if slip and rng.random() < cfg.catch:
+                lines.append(f"check {equation}={got}, not {against}. Wait, {value}{op}{x}={right}")
+                result = right
+            elif slip:  # the check repeats the slip
+                lines.append(f"check {equation}={against} ok")
+            else:
+                lines.append(f"check {equation}={got} ok")
+        shaken = shaken or slip
+        written.append(f"{value}{op}{x}={result}")
+        value = result
+    if shaken and rng.random() < 0.5:
+        lines.append("Wait, check again: " + ", ".join(written) + " ok")
+    return "\n".join(lines) + "\n", value
+
+
+def example(problem: arith.Problem, rng: random.Random, cfg: TraceConfig = TraceConfig()) -> tuple[bool, Segments]:
+    """One training example: (enable_thinking, completion segments). The chat template's generation prompt opens
+    the think block (and, without thinking, closes it empty), so a completion starts inside it."""
+    draw = rng.random()
+    if draw < cfg.nothink:
+        return False, [(f"Answer: {problem.answer}", True)]
+    text, answer = trace(problem, rng, cfg)
+    if draw < cfg.nothink + cfg.cut:
+        at = rng.randrange(0, len(text))
+        return True, [(text[:at], True), (END, False), (f"\n\nAnswer: {problem.answer}", True)]
+    return True, [(text + END + f"\n\nAnswer: {answer}", True)]
