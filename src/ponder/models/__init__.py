@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ponder.errors import InvalidArgumentError, ModelNotFoundError
 
-LANGUAGE_MODELS = ("ponder-arith", "ponder-arith-draft")
+LANGUAGE_MODELS = ("ponder-arith", "ponder-arith-draft", "ponder-arith-think", "ponder-arith-think-draft")
 REWARD_MODELS = ("ponder-arith-orm",)  # sequence classifiers (verifiers/orm.py)
 SHIPPED = LANGUAGE_MODELS + REWARD_MODELS
 DEFAULT_MODEL = "ponder-arith"

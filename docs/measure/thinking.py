@@ -1,0 +1,133 @@
+"""What thinking does on ponder-arith-think, measured on held-out arith problems (docs/thinking.md).
+
+    python docs/measure/thinking.py --seed 1 --limit 300 --out runs/thinking/seed1.json
+
+One engine, every problem at once; each problem's samples are seeded from (seed, problem, setting), so a rerun
+repeats exactly. Settings are the defaults (T=0.7, max_tokens=256) unless named. It reports:
+
+- pool: 16 thinking samples per problem: one-sample accuracy (the mean over samples), vote@16, how much the
+  length varies (median over problems of longest / shortest), and whether shorter is right more often (over
+  problems with right and wrong samples, the shorter half of each problem's samples against the longer half);
+- nothink: 16 samples per problem with enable_thinking=False;
+- budgets: 8 samples per problem with thinking budgets of 25%, 50% and 100% of the median reasoning length of
+  the pool, and unlimited (the pool);
+- recovery: 8 samples per problem with max_tokens at the pool's median length, with the default answer reserve
+  and with plain truncation (answer_reserve=0): the share of samples that end with an answer, and accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+from ponder.backends.base import SamplingParams, generate
+from ponder.backends.local import LocalGenerator
+from ponder.seeds import derive_seed
+from ponder.tasks import arith
+
+
+async def draw(generator, problems, params: SamplingParams, label: str, seed: int) -> list[list[dict]]:
+    """Every problem's samples: tokens, reasoning tokens, answer (from the content), right or not."""
+    async def one(problem):
+        out = await generate(generator, problem.prompt(),
+                             replace(params, seed=derive_seed(seed, problem.id, label)))
+        return [{"tokens": s.tokens, "reasoning": s.reasoning_tokens, "answer": problem.extract(s.content),
+                 "right": problem.extract(s.content) == problem.answer} for s in out.samples]
+    return await asyncio.gather(*(one(p) for p in problems))
+
+
+def accuracy(pools) -> float:
+    return sum(s["right"] for pool in pools for s in pool) / sum(len(pool) for pool in pools)
+
+
+def vote(pool) -> bool:
+    """Majority over the answered samples (ties: the first drawn), right or not."""
+    answers = Counter(s["answer"] for s in pool if s["answer"] is not None)
+    if not answers:
+        return False
+    winner = answers.most_common(1)[0][0]  # equal counts keep the order first drawn
+    return any(s["right"] for s in pool if s["answer"] == winner)
+
+
+def tokens_per_problem(pools) -> float:
+    return statistics.mean(sum(s["tokens"] for s in pool) / len(pool) for pool in pools)
+
+
+def shorter_half(pools) -> tuple[float, float, int]:
+    """Over problems with both right and wrong samples: accuracy of each problem's shorter half of samples
+    (by generated tokens; ties in length split by draw order) and of its longer half."""
+    short, long_, mixed = [], [], 0
+    for pool in pools:
+        if 0 < sum(s["right"] for s in pool) < len(pool):
+            mixed += 1
+            ranked = sorted(pool, key=lambda s: s["tokens"])
+            half = len(ranked) // 2
+            short += [s["right"] for s in ranked[:half]]
+            long_ += [s["right"] for s in ranked[half:]]
+    return statistics.mean(short), statistics.mean(long_), mixed
+
+
+async def main(args) -> dict:
+    problems = arith.problems(args.seed, args.limit)
+    generator = LocalGenerator(args.model, seed=args.seed)
+    base = SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens)
+    report: dict = {"model": args.model, "seed": args.seed, "problems": len(problems), "temperature": args.temperature}
+
+    pool = await draw(generator, problems, replace(base, n=16), "pool", args.seed)
+    ratio = statistics.median(max(s["tokens"] for s in p) / max(1, min(s["tokens"] for s in p)) for p in pool)
+    short, long_, mixed = shorter_half(pool)
+    median_reasoning = statistics.median(s["reasoning"] for p in pool for s in p)
+    median_tokens = statistics.median(s["tokens"] for p in pool for s in p)
+    report["pool"] = {"single": accuracy(pool), "vote@16": statistics.mean(vote(p) for p in pool),
+                      "tokens_per_sample": tokens_per_problem(pool),
+                      "reasoning_per_sample": statistics.mean(s["reasoning"] for p in pool for s in p),
+                      "median_tokens": median_tokens, "median_reasoning": median_reasoning,
+                      "length_ratio_median": ratio, "shorter_half": short, "longer_half": long_,
+                      "mixed_problems": mixed}
+    print(json.dumps(report["pool"]), flush=True)
+
+    nothink = await draw(generator, problems, replace(base, n=16, enable_thinking=False), "nothink", args.seed)
+    report["nothink"] = {"single": accuracy(nothink), "vote@16": statistics.mean(vote(p) for p in nothink),
+                         "tokens_per_sample": tokens_per_problem(nothink)}
+    print(json.dumps(report["nothink"]), flush=True)
+
+    report["budgets"] = []
+    for share in (0.25, 0.5, 1.0):
+        budget = max(1, round(share * median_reasoning))
+        runs = await draw(generator, problems, replace(base, n=8, thinking_budget=budget), f"budget{share}", args.seed)
+        report["budgets"].append({"share": share, "thinking_budget": budget, "single": accuracy(runs),
+                                  "tokens_per_sample": tokens_per_problem(runs)})
+        print(json.dumps(report["budgets"][-1]), flush=True)
+    report["budgets"].append({"share": None, "thinking_budget": None, "single": report["pool"]["single"],
+                              "tokens_per_sample": report["pool"]["tokens_per_sample"]})
+
+    cap = int(median_tokens)
+    report["recovery"] = {"max_tokens": cap}
+    for name, reserve in (("recovery", None), ("truncation", 0)):
+        runs = await draw(generator, problems, replace(base, n=8, max_tokens=cap, answer_reserve=reserve), name,
+                          args.seed)
+        report["recovery"][name] = {"answered": sum(s["answer"] is not None for p in runs for s in p) /
+                                    sum(len(p) for p in runs), "single": accuracy(runs)}
+        print(json.dumps({name: report["recovery"][name]}), flush=True)
+    generator.close()
+    return report
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="ponder-arith-think")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--limit", type=int, default=300)
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    report = asyncio.run(main(args))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
