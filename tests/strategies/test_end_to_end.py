@@ -6,6 +6,7 @@ import json
 import pytest
 
 from ponder.backends.local import LocalGenerator
+from ponder.errors import InvalidArgumentError
 from ponder.strategies import STRATEGIES, StrategyConfig
 from ponder.tasks import arith
 from ponder.verifiers import ArithSteps
@@ -17,6 +18,7 @@ HARD = [p for p in PROBLEMS if p.level >= 5][:1]
 
 VERIFIED = ("best-of-n", "weighted-vote", "beam", "particle")
 STEPWISE = ("beam", "particle", "spec-reason")  # a sample is one step, not a whole solution
+THINKING = ("budget-forcing",)  # needs a thinking model (the shipped one does not think)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,7 @@ def solve(strategy, problem, generator, budget, verifier=None, draft=None, **opt
     return asyncio.run(STRATEGIES[strategy](problem, generator, verifier, config))
 
 
-@pytest.mark.parametrize("strategy", sorted(set(STRATEGIES) - {"reference"}))
+@pytest.mark.parametrize("strategy", sorted(set(STRATEGIES) - {"reference", *THINKING}))
 def test_each_strategy_answers_and_accounts_for_its_tokens(strategy, target, draft):
     verifier = ArithSteps() if strategy in VERIFIED else None
     for problem in EASY + HARD:
@@ -50,6 +52,11 @@ def test_each_strategy_answers_and_accounts_for_its_tokens(strategy, target, dra
         assert result.candidates and all(c.answer == problem.extract(c.text) for c in result.candidates)
         assert result.answer is None or any(c.answer == result.answer for c in result.candidates)
         assert result.stop_reason
+
+
+def test_budget_forcing_is_refused_on_a_model_that_does_not_think(target):
+    with pytest.raises(InvalidArgumentError, match="thinking_budget needs a thinking model"):
+        solve("budget-forcing", EASY[0], target, 1, thinking_tokens=16)
 
 
 def test_reference_answers_with_the_datasets_solution_and_no_model():

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Literal
 
-from ponder.strategies import (adaptive_vote, beam, best_of_n, deepconf, first_finish, particle, reference, short_vote,
-                               single, spec_reason, vote, weighted_vote)
+from ponder.strategies import (adaptive_vote, beam, best_of_n, budget_forcing, deepconf, first_finish, nothink_vote,
+                               particle, reference, short_vote, single, spec_reason, vote, weighted_vote)
 from ponder.strategies.base import Candidate, NoOptions, Result, StrategyConfig
 
 
@@ -49,6 +49,8 @@ STRATEGIES: dict[str, Strategy] = {
     "first-finish": Strategy(first_finish.run),
     "short-vote": Strategy(short_vote.run, options=short_vote.Options),
     "deepconf": Strategy(deepconf.run, options=deepconf.Options),
+    "nothink-vote": Strategy(nothink_vote.run),
+    "budget-forcing": Strategy(budget_forcing.run, options=budget_forcing.Options),
     "beam": Strategy(beam.run, verifier="steps", options=beam.Options),
     "particle": Strategy(particle.run, verifier="steps", options=particle.Options),
     "spec-reason": Strategy(spec_reason.run, draft=True, options=spec_reason.Options),

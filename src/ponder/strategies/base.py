@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, AsyncIterator, Callable, Mapping
+from typing import Any, AsyncIterator, Callable, Collection, Mapping
 
 from ponder.backends.base import Generator, Sample, SampleEvent, SamplingParams, Stream
 from ponder.errors import InvalidArgumentError
@@ -297,10 +297,12 @@ class Events:
                 return stream, item
         raise StopAsyncIteration
 
-    async def abort(self) -> None:
-        """Stop every sample still running; their last events still arrive."""
+    async def abort(self, keep: Collection[tuple[int, int]] = ()) -> None:
+        """Stop every sample still running but those of `keep` (Traces' keys); their last events still arrive."""
         for stream in self.streams:
-            await stream.abort()
+            kept = {index for at, index in keep if at == id(stream)}
+            for index in [i for i in range(stream.n) if i not in kept] if kept else [None]:
+                await stream.abort(index)
 
     async def __aenter__(self) -> Events:
         return self
@@ -315,13 +317,15 @@ class Events:
 
 class Traces:
     """Each running sample's text, token logprobs and reasoning tokens, built up from its events (key: (stream,
-    index))."""
+    index)), and whether it has finished thinking."""
 
     def __init__(self):
         self.text: dict[tuple[int, int], list[str]] = {}
         self.logprobs: dict[tuple[int, int], list[float]] = {}
         self.reasoning: dict[tuple[int, int], int] = {}
         self.streams: dict[int, Stream] = {}
+        self._thought: set[tuple[int, int]] = set()
+        self._tail: dict[tuple[int, int], str] = {}  # the last characters, where an end marker may have begun
 
     def add(self, stream: Stream, event: SampleEvent) -> tuple[int, int]:
         key = (id(stream), event.index)
@@ -329,7 +333,18 @@ class Traces:
         self.text.setdefault(key, []).append(event.text)
         self.logprobs.setdefault(key, []).extend(event.logprobs)
         self.reasoning[key] = self.reasoning.get(key, 0) + event.reasoning
+        end = stream.markers.end if stream.markers is not None else None
+        if end is not None and key not in self._thought:
+            seen = self._tail.get(key, "") + event.text
+            if end in seen:
+                self._thought.add(key)
+            self._tail[key] = seen[max(0, len(seen) - len(end) + 1):]
         return key
+
+    def thought(self, key: tuple[int, int]) -> bool:
+        """Whether the sample has finished thinking: its stream's end marker is in its text so far (never, for a
+        model that does not think)."""
+        return key in self._thought
 
     def sample(self, key: tuple[int, int], event: SampleEvent) -> Sample:
         """The finished sample, from its last event."""

@@ -1,6 +1,9 @@
 """first-finish: First Finish Search (Agarwal et al., 2025). `budget` samples run in parallel; the first to
-finish (end of sequence or a stop string, not the token limit) answers and the rest are aborted at once:
-shorter traces are more often right. If every sample hits the token limit, the first of those answers."""
+finish answers and the rest are aborted at once: shorter traces are more often right. For a thinking model
+"finish" is the paper's: the first trace to end its thinking (its end marker written) wins, every other sample is
+aborted at that moment, and the winner goes on to write its answer. For a model that does not think, the first
+sample to finish (end of sequence or a stop string, not the token limit) wins. If every sample hits the token
+limit first (or ends inside its thinking), the first of those answers."""
 
 from __future__ import annotations
 
@@ -13,16 +16,18 @@ from ponder.verifiers.base import Verifier
 async def run(problem: Problem, generator: Generator, verifier: Verifier | None, config: StrategyConfig) -> Result:
     config.parse(NoOptions, "first-finish")
     session = Session("first-finish", problem, generator, config)
-    traces, candidates, winner = Traces(), [], None
+    traces, candidates, winner = Traces(), {}, None
     async with Events() as events:
         events.add(await session.submit(config.budget))
         async for stream, event in events:
             key = traces.add(stream, event)
+            if winner is None and (traces.thought(key) or event.finish_reason == "stop"
+                                   and not traces.reasoning_tokens(key)):  # not one that stopped mid-thought
+                winner = key
+                await events.abort(keep=[key])
             if event.finished and event.finish_reason != "abort":
-                candidates.append(session.candidate(traces.sample(key, event)))
-                if event.finish_reason == "stop" and winner is None:
-                    winner = candidates[-1]
-                    await events.abort()
-    winner = winner or candidates[0]
-    return session.result(winner.answer, candidates, "first_finished" if winner.finish_reason == "stop" else
-                          "length", vote_counts(candidates), winner_tokens=winner.tokens)
+                candidates[key] = session.candidate(traces.sample(key, event))
+    first = candidates[winner] if winner is not None else next(iter(candidates.values()))
+    return session.result(first.answer, list(candidates.values()), "first_finished" if winner is not None else
+                          "length", vote_counts(list(candidates.values())), winner_tokens=first.tokens,
+                          winner_reasoning_tokens=first.reasoning_tokens)

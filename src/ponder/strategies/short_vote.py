@@ -1,5 +1,9 @@
-"""short-vote: short-m@k (Hassid et al., 2025, "Don't Overthink It"). k = `budget` samples run in parallel;
-once the first m have finished the rest are aborted, and the m vote (ties: the answer of the shortest trace)."""
+"""short-vote: short-m@k (Hassid et al., 2025, "Don't Overthink It"). k = `budget` samples run in parallel; the
+first m to finish are kept and the rest aborted at that moment, and the m vote (ties: the answer of the shortest
+thinking). For a thinking model "finish" is the paper's: the end of its thinking (its end marker written); the m
+then write their answers, and ties go to the fewest reasoning tokens. For a model that does not think, the first
+m samples to end (by any finish but an abort) are kept, and ties go to the shortest trace. A sample that ends
+inside its thinking (cut off, or stopped) is not kept."""
 
 from __future__ import annotations
 
@@ -25,20 +29,26 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
     options = config.parse(Options, "short-vote")
     m = min(options.m, config.budget)
     session = Session("short-vote", problem, generator, config)
-    traces, candidates = Traces(), []
+    traces, kept, finished = Traces(), [], {}
     async with Events() as events:
         events.add(await session.submit(config.budget))
         async for stream, event in events:
             key = traces.add(stream, event)
-            if event.finished and event.finish_reason != "abort" and len(candidates) < m:
-                candidates.append(session.candidate(traces.sample(key, event)))
-                if len(candidates) == m:
-                    await events.abort()
+            ended = traces.thought(key) or (event.finish_reason in ("stop", "length")
+                                            and not traces.reasoning_tokens(key))  # not one cut off mid-thought
+            if ended and len(kept) < m and key not in kept:
+                kept.append(key)
+                if len(kept) == m:
+                    await events.abort(keep=kept)
+            if event.finished and event.finish_reason != "abort":
+                finished[key] = session.candidate(traces.sample(key, event))
+    candidates = [finished[key] for key in kept]
     groups = tally(candidates)
     answer = None
     if groups:
         tied = [v.answer for v in groups if v.weight == groups[0].weight]
-        shortest = min((c for c in candidates if any(equivalent(c.answer, a) for a in tied)), key=lambda c: c.tokens)
+        shortest = min((c for c in candidates if any(equivalent(c.answer, a) for a in tied)),
+                       key=lambda c: (c.reasoning_tokens, c.tokens))
         answer = next(a for a in tied if equivalent(shortest.answer, a))
     return session.result(answer, candidates, "first_m_finished" if len(candidates) == m else "budget",
                           vote_counts(candidates), m=m)

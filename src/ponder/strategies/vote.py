@@ -8,9 +8,11 @@ from ponder.strategies.base import NoOptions, Problem, Result, Session, Strategy
 from ponder.verifiers.base import Verifier
 
 
-async def run(problem: Problem, generator: Generator, verifier: Verifier | None, config: StrategyConfig) -> Result:
-    config.parse(NoOptions, "vote")
-    session = Session("vote", problem, generator, config)
-    candidates = [session.candidate(s) for s in await (await session.submit(config.budget)).collect()]
+async def run(problem: Problem, generator: Generator, verifier: Verifier | None, config: StrategyConfig,
+              strategy: str = "vote", **changes) -> Result:
+    """`changes`: to the configured sampling of every sample (nothink-vote's enable_thinking=False)."""
+    config.parse(NoOptions, strategy)
+    session = Session(strategy, problem, generator, config)
+    candidates = [session.candidate(s) for s in await (await session.submit(config.budget, **changes)).collect()]
     answer, votes = majority(candidates)
     return session.result(answer, candidates, "budget" if answer is not None else "no_answer", votes)
