@@ -28,6 +28,8 @@ class Strategy:
             draft runs inside the engine as speculative decoding.
         model: False where no model is asked at all (reference: the dataset's own solution).
         options: the dataclass of its own options (`StrategyConfig.options` are read into it, unknown names refused).
+        thinking: True where it controls a thinking model's thinking (a model that does not think refuses it, or
+            samples as it always does).
     """
 
     run: Callable[..., Awaitable[Result]]
@@ -35,6 +37,7 @@ class Strategy:
     draft: bool = False
     model: bool = True
     options: type = NoOptions
+    thinking: bool = False
 
     def __call__(self, problem, generator, verifier, config: StrategyConfig) -> Awaitable[Result]:
         return self.run(problem, generator, verifier, config)
@@ -49,8 +52,8 @@ STRATEGIES: dict[str, Strategy] = {
     "first-finish": Strategy(first_finish.run),
     "short-vote": Strategy(short_vote.run, options=short_vote.Options),
     "deepconf": Strategy(deepconf.run, options=deepconf.Options),
-    "nothink-vote": Strategy(nothink_vote.run),
-    "budget-forcing": Strategy(budget_forcing.run, options=budget_forcing.Options),
+    "nothink-vote": Strategy(nothink_vote.run, thinking=True),
+    "budget-forcing": Strategy(budget_forcing.run, options=budget_forcing.Options, thinking=True),
     "beam": Strategy(beam.run, verifier="steps", options=beam.Options),
     "particle": Strategy(particle.run, verifier="steps", options=particle.Options),
     "spec-reason": Strategy(spec_reason.run, draft=True, options=spec_reason.Options),
