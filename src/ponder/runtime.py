@@ -21,6 +21,7 @@ from typing import Callable, Iterable
 from ponder.backends.base import Generator
 from ponder.errors import InvalidArgumentError, PonderError
 from ponder.models import DEFAULT_MODEL
+from ponder.reasoning import ReasoningMarkers
 from ponder.seeds import derive_seed
 from ponder.strategies import STRATEGIES, Result, Strategy, StrategyConfig
 from ponder.tasks.base import Problem
@@ -41,6 +42,8 @@ class Choice:
         verifier: the verifier of the strategies that use one (see verifiers.load).
         device: the torch device of local models.
         seed: seeds what the requests do not (the engine's rows, the draft's).
+        reasoning_markers: how the models' samples split into reasoning and content, and where the engine's
+            thinking control acts (None: each model's tokenizer's, see reasoning.markers_of).
     """
 
     backend: str = "local"
@@ -49,6 +52,7 @@ class Choice:
     verifier: str | None = None
     device: str = "cpu"
     seed: int = 0
+    reasoning_markers: ReasoningMarkers | None = None
 
     @property
     def remote(self) -> bool:
@@ -140,7 +144,7 @@ class Runtime:
                 from ponder.backends.local import LocalGenerator
 
                 self.drafter = LocalGenerator(choice.draft, seed=derive_seed(choice.seed, "draft"),
-                                              device=choice.device)
+                                              device=choice.device, reasoning_markers=choice.reasoning_markers)
             for name in strategies:  # as each will run, its verifier loaded: a bad pairing fails before any run
                 self.check(name)
             if choice.verifier is not None:
@@ -155,8 +159,8 @@ class Runtime:
             from ponder.backends.local import LocalGenerator
 
             return LocalGenerator(self.choice.model, seed=self.choice.seed, device=self.choice.device,
-                                  draft=speculative_draft)
-        return remote_generator(self.choice.backend, self.choice.model)
+                                  draft=speculative_draft, reasoning_markers=self.choice.reasoning_markers)
+        return remote_generator(self.choice.backend, self.choice.model, self.choice.reasoning_markers)
 
     def verifier(self, name: str | None) -> Verifier | None:
         """The verifier called `name` (loaded once; a judge grades with this runtime's generator)."""
@@ -207,9 +211,10 @@ class Runtime:
         self.close()
 
 
-def remote_generator(url: str, model: str) -> Generator:
+def remote_generator(url: str, model: str, reasoning_markers: ReasoningMarkers | None = None) -> Generator:
     """A Generator over the OpenAI-compatible server at `url`, asked for `model`; a model ponder can load here
-    (shipped, or a folder) also lends its chat template, so step-wise strategies can continue partial answers."""
+    (shipped, or a folder) also lends its chat template, so step-wise strategies can continue partial answers.
+    `reasoning_markers` split its samples (None: the chat template model's, else `<think>`/`</think>`)."""
     from ponder.backends.openai import OpenAIGenerator
     from ponder.models import resolve
 
@@ -220,4 +225,5 @@ def remote_generator(url: str, model: str) -> Generator:
         template = None
     base = url.rstrip("/")
     return OpenAIGenerator(base if base.endswith("/v1") else f"{base}/v1", model,
-                           api_key=os.environ.get("PONDER_BACKEND_API_KEY", "-"), chat_template=template)
+                           api_key=os.environ.get("PONDER_BACKEND_API_KEY", "-"), chat_template=template,
+                           reasoning_markers=reasoning_markers)

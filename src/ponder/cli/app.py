@@ -30,6 +30,18 @@ REPLICAS_HELP = ("Run on this many replicas of the model, Ray actors (pip instal
                  "equal share of the cluster's CPUs.")
 RAY_ADDRESS_HELP = ("The Ray cluster for --replicas: local (default: start one on this machine), auto (the running "
                     "one), or ray://HOST:PORT.")
+THINKING_BUDGET_HELP = ("A thinking model's most reasoning tokens per sample: at the budget the engine writes its end "
+                        "marker (</think>) and the sample goes on to answer (the local engine only).")
+MIN_THINKING_HELP = ("s1's budget forcing: an end marker the model writes before this many reasoning tokens is "
+                     "replaced by 'Wait', and it thinks on (the local engine only).")
+NO_THINKING_HELP = ("A thinking model answers at once: its chat template closes the think block empty (Qwen3's "
+                    "convention).")
+ANSWER_RESERVE_HELP = ("Tokens of --max-tokens kept for the answer: a thinking trace that runs into them is closed "
+                       "so the sample still answers. 0: plain truncation, no recovery. Default: min(64, "
+                       "max-tokens/4).")
+MARKERS_HELP = ("START,END: the markers a thinking model writes its reasoning between, e.g. '<think>,</think>' "
+                "(default: the tokenizer's <think> and </think> where it has them as tokens; a model without "
+                "them does not think).")
 OPTION_HELP = ("A strategy option, KEY=VALUE (repeatable), e.g. --option confidence=0.99 for adaptive-vote; "
                "STRATEGY.KEY=VALUE sets it for that strategy only (in a grid).")
 
@@ -48,8 +60,26 @@ def _runtime(choice, strategies: list[str], replicas: int | None = None, address
     return ReplicaPool(replicas, choice, strategies, plain=plain, address=address)
 
 
-def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int, options: list[str] | None = None):
-    """The strategy's config; every name checked before a model is loaded."""
+def _thinking(thinking_budget: int | None = None, min_thinking_tokens: int | None = None, no_thinking: bool = False,
+              answer_reserve: int | None = None) -> dict:
+    """The SamplingParams fields of the thinking options given (those left out keep SamplingParams' defaults, and
+    stay out of a run folder's manifest, so a run of an earlier version resumes)."""
+    given = dict(thinking_budget=thinking_budget, min_thinking_tokens=min_thinking_tokens,
+                 enable_thinking=False if no_thinking else None, answer_reserve=answer_reserve)
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def _markers(text: str | None):
+    """--reasoning-markers START,END as ReasoningMarkers (None: the model's own)."""
+    from ponder.reasoning import ReasoningMarkers
+
+    return ReasoningMarkers.parse(text) if text is not None else None
+
+
+def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int, options: list[str] | None = None,
+                     thinking: dict | None = None):
+    """The strategy's config (`thinking`: SamplingParams fields, see `_thinking`); every name and value checked
+    before a model is loaded."""
     from ponder.backends.base import SamplingParams
     from ponder.runtime import entry
     from ponder.strategies import STRATEGIES, StrategyConfig
@@ -65,7 +95,8 @@ def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens:
             raise InvalidArgumentError(f"--option {option!r}: {only!r} is not a strategy")
         if not dot or only == strategy:
             parsed[key.replace("-", "_")] = value.strip()
-    config = StrategyConfig(budget=budget, sampling=SamplingParams(temperature=temperature, max_tokens=max_tokens),
+    config = StrategyConfig(budget=budget, sampling=SamplingParams(temperature=temperature, max_tokens=max_tokens,
+                                                                          **(thinking or {})),
                             options=parsed)
     config.parse(entry(strategy).options, strategy)  # a bad option is an error before any model loads
     return config

@@ -10,8 +10,10 @@ from typing import Optional
 
 import typer
 
-from ponder.cli.app import (BACKEND_HELP, DEVICE_HELP, DRAFT_HELP, MODEL_HELP, OPTION_HELP, RAY_ADDRESS_HELP,
-                            REPLICAS_HELP, STRATEGY_HELP, VERIFIER_HELP, _budgets, _runtime, _strategy_config, app)
+from ponder.cli.app import (ANSWER_RESERVE_HELP, BACKEND_HELP, DEVICE_HELP, DRAFT_HELP, MARKERS_HELP,
+                            MIN_THINKING_HELP, MODEL_HELP, NO_THINKING_HELP, OPTION_HELP, RAY_ADDRESS_HELP,
+                            REPLICAS_HELP, STRATEGY_HELP, THINKING_BUDGET_HELP, VERIFIER_HELP, _budgets, _markers,
+                            _runtime, _strategy_config, _thinking, app)
 from ponder.errors import InvalidArgumentError
 from ponder.eval.records import open_run
 from ponder.eval.report import print_pool, print_summaries
@@ -31,11 +33,18 @@ def solve(
     seed: int = typer.Option(0, help="Sampling seed."),
     temperature: float = typer.Option(0.7, help="Sampling temperature; 0 is greedy."),
     max_tokens: int = typer.Option(256, help="The most tokens per sample."),
+    thinking_budget: Optional[int] = typer.Option(None, help=THINKING_BUDGET_HELP),
+    min_thinking_tokens: Optional[int] = typer.Option(None, help=MIN_THINKING_HELP),
+    no_thinking: bool = typer.Option(False, "--no-thinking", help=NO_THINKING_HELP),
+    answer_reserve: Optional[int] = typer.Option(None, help=ANSWER_RESERVE_HELP),
+    reasoning_markers: Optional[str] = typer.Option(None, help=MARKERS_HELP),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     backend: str = typer.Option("local", help=BACKEND_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print only the whole Result, as one JSON object."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the whole Result, as one JSON object, with the "
+                                 "winning candidate's \"reasoning\" (its think block) and \"content\" beside it."),
 ):
-    """Answer one question. In a terminal, every sample and the vote tally show live.
+    """Answer one question. In a terminal, every sample and the vote tally show live; then the winning candidate,
+    a thinking model's reasoning dimmed, and its answer.
 
     Example: ponder solve "Mia has 23 pens. She buys 15 more. How many pens does she have now?"
     --strategy adaptive-vote --budget 32
@@ -43,14 +52,16 @@ def solve(
     from ponder.runtime import Choice, Runtime, entry
     from ponder.tasks.question import Question
 
-    config = _strategy_config(strategy, budget, temperature, max_tokens, option)
+    thinking = _thinking(thinking_budget, min_thinking_tokens, no_thinking, answer_reserve)
+    config = _strategy_config(strategy, budget, temperature, max_tokens, option, thinking)
+    markers = _markers(reasoning_markers)
     if not question.strip():
         raise InvalidArgumentError("the question is empty")
     if not entry(strategy).model:
         raise InvalidArgumentError(f"{strategy} answers with a dataset's own solution, and a question has none: "
                                    f"use it with ponder eval --strategy {strategy}")
     problem = Question.asked(question)
-    with Runtime(Choice(backend, model, draft, verifier, device, seed), [strategy]) as runtime:
+    with Runtime(Choice(backend, model, draft, verifier, device, seed, markers), [strategy]) as runtime:
         if not as_json and sys.stderr.isatty():  # the live view: every sample and the tally, as they come
             from ponder.live import Watched
 
@@ -58,13 +69,19 @@ def solve(
                 result = asyncio.run(runtime.solve(problem, strategy, config, observe=lambda _: watched))
         else:
             result = asyncio.run(runtime.solve(problem, strategy, config))
+        reasoning, content = winner(result, runtime.generator, problem, config.sampling)
     if as_json:
-        print(json.dumps(result.to_dict()))
+        print(json.dumps({**result.to_dict(), "reasoning": reasoning, "content": content}))
         return
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console()
-    console.print(f"[bold]Answer:[/bold] {result.answer}")
+    if reasoning:  # the model's text as it wrote it: no markup of its own, no highlighting
+        console.print(f"[dim]{escape(reasoning)}[/dim]", highlight=False)
+    if content:
+        console.print(escape(content), highlight=False)
+    console.print(f"[bold]Answer:[/bold] {escape(str(result.answer))}")
     console.print(f"{result.strategy}@{result.budget}: {result.samples} samples, votes {result.votes or '{}'}, "
                   f"{result.tokens['generated']} tokens generated, {result.wall_s:.2f} s; "
                   f"stopped: {result.stop_reason}")
@@ -93,6 +110,11 @@ def evaluate(
     draft: Optional[str] = typer.Option(None, help=DRAFT_HELP),
     temperature: float = typer.Option(0.7, help="Sampling temperature; 0 is greedy."),
     max_tokens: int = typer.Option(256, help="The most tokens per sample."),
+    thinking_budget: Optional[int] = typer.Option(None, help=THINKING_BUDGET_HELP),
+    min_thinking_tokens: Optional[int] = typer.Option(None, help=MIN_THINKING_HELP),
+    no_thinking: bool = typer.Option(False, "--no-thinking", help=NO_THINKING_HELP),
+    answer_reserve: Optional[int] = typer.Option(None, help=ANSWER_RESERVE_HELP),
+    reasoning_markers: Optional[str] = typer.Option(None, help=MARKERS_HELP),
     out: Optional[str] = typer.Option(None, help="Run folder: records.jsonl (one record per problem and strategy, "
                                       "written as each finishes), manifest.json, summaries.json. A rerun with "
                                       "the same settings resumes: finished records are skipped."),
@@ -129,8 +151,10 @@ def evaluate(
         raise InvalidArgumentError("--replicas runs --strategy grids; --pool draws its samples on one engine")
     modelled = {name: entry(name).model for name in strategies}  # reference asks no model: one budget, no options
     grid = [(name, b) for name in strategies for b in (budgets if modelled[name] else [1])]
-    configs = {(name, b): _strategy_config(name, b, temperature, max_tokens, option if modelled[name] else None)
-               for name, b in grid}
+    thinking = _thinking(thinking_budget, min_thinking_tokens, no_thinking, answer_reserve)
+    configs = {(name, b): _strategy_config(name, b, temperature, max_tokens, option if modelled[name] else None,
+                                           thinking) for name, b in grid}
+    markers = _markers(reasoning_markers)
     for text in option or []:  # an option that no strategy of the grid would read is refused, not dropped
         target = text.partition("=")[0].strip().rpartition(".")[0]
         if not any(modelled.get(name) for name in ([target] if target else strategies)):
@@ -138,12 +162,18 @@ def evaluate(
                                        + (f" ({target} is not among --strategy)" if target else ""))
     problems = tasks.load(task, seed, limit, data, style)
     needs_model = pool is not None or any(modelled.values())
-    runtime = _runtime(Choice(backend, model, draft, verifier, device, seed), strategies, replicas, ray_address,
-                       plain=pool is not None)  # every name and pairing checked before the run folder is written
+    if pool is not None:  # its sampling checked before anything loads, as the strategies' configs are
+        from ponder.backends.base import SamplingParams
+
+        sampling = SamplingParams(temperature=temperature, max_tokens=max_tokens, **thinking)
+    # every name and pairing checked before the run folder is written
+    runtime = _runtime(Choice(backend, model, draft, verifier, device, seed, markers), strategies, replicas,
+                       ray_address, plain=pool is not None)
     try:
         records = open_run(out, task=task, data=data, style=style, model=model if needs_model else None,
                            draft=draft, temperature=temperature, max_tokens=max_tokens, seed=seed, verifier=verifier,
-                           backend=backend) if out else None
+                           backend=backend, **thinking,
+                           **({"reasoning_markers": reasoning_markers} if markers else {})) if out else None
     except BaseException:  # a folder of another run: the engines stop before the one-line error
         runtime.close()
         raise
@@ -167,10 +197,8 @@ def evaluate(
                 finished(run_eval(task, problems, name, runtime, configs[name, b], records=records,
                                   progress=progress, concurrency=concurrency, seed=seed, **meta))
             if pool is not None:
-                from ponder.backends.base import SamplingParams
                 from ponder.eval.pool import draw_pool
 
-                sampling = SamplingParams(temperature=temperature, max_tokens=max_tokens)
                 finished(draw_pool(task, problems, pool, runtime, sampling, records=records, progress=progress,
                                    concurrency=concurrency, seed=seed, **meta))
         finally:
@@ -191,6 +219,25 @@ def evaluate(
     for summary in summaries:
         if isinstance(summary, PoolSummary):
             print_pool(summary)
+
+
+def winner(result, generator, problem, sampling) -> tuple[str, str]:
+    """(reasoning, content) of the winning candidate, the first whose answer is the Result's: its text split with
+    the generator's reasoning markers (a model that does not think, or a generator that cannot say: all content;
+    no such candidate: both empty)."""
+    text = next((c.text for c in result.candidates if c.answer == result.answer), None)
+    if text is None:
+        return "", ""
+    markers = getattr(generator, "markers", None)
+    if markers is None:
+        return "", text
+    from ponder.backends.base import prompt_text
+
+    prompt = problem.prompt()
+    tokenizer = getattr(generator, "tokenizer", None)
+    rendered = prompt_text(tokenizer, prompt, "", sampling.enable_thinking) if tokenizer is not None else \
+        prompt if isinstance(prompt, str) else ""
+    return markers.split(text, markers.opens(rendered))
 
 
 @app.command()

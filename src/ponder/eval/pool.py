@@ -2,8 +2,8 @@
 scaling study needs: unbiased pass@k (coverage), expected maj@k, best@k under a verifier, each with a 95%
 bootstrap interval over problems, and the coverage fit of Large Language Monkeys (see metrics.py).
 
-One record per problem, keyed `pool@N/PROBLEM_ID`: each sample's answer, whether it is right, its tokens and
-logprob, and its verifier score.
+One record per problem, keyed `pool@N/PROBLEM_ID`: each sample's answer, whether it is right, its tokens (and
+of them, its reasoning tokens) and logprob, and its verifier score.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def draw_pool(task: str, problems: list[Problem], n: int, runtime: Runtime, samp
                           answers=[c.answer for c in candidates], correct_samples=list(correct),
                           tokens_samples=[c.tokens for c in candidates], logprobs=[c.logprob for c in candidates],
                           scores=[round(float(s), 6) for s in scores] if scores is not None else None,
-                          tokens=result.tokens, wall_s=result.wall_s)
+                          tokens=result.tokens, wall_s=result.wall_s,
+                          reasoning_samples=[c.reasoning_tokens for c in candidates])
 
     started = time.perf_counter()
     done, new = run_units(problems, lambda p: f"{name}/{p.id}", unit, PoolRecord, records, progress, name,
@@ -76,6 +77,7 @@ def summarize_pool(records: list[PoolRecord], n: int, **fields) -> PoolSummary:
                            (metrics.bootstrap_ci(table[:, j], seed=j) for j in range(len(ks)))]
     fit = metrics.fit_coverage(ks, curves["pass@k"])
     tokens = sum(sum(r.tokens_samples) for r in records)
+    reasoning = sum(sum(r.reasoning_samples or []) for r in records)  # an earlier version's records: none
     return PoolSummary(
         pool=n,
         n_problems=len(records),
@@ -85,6 +87,8 @@ def summarize_pool(records: list[PoolRecord], n: int, **fields) -> PoolSummary:
         coverage_fit={k: (round(v, 5) if isinstance(v, float) else v) for k, v in fit.items() if k != "fitted"},
         tokens_generated_per_sample=round(tokens / (n * len(records)), 1),
         tokens_generated_per_problem=round(tokens / len(records), 1),
+        reasoning_tokens_per_problem=round(reasoning / len(records), 1),
+        answer_tokens_per_problem=round((tokens - reasoning) / len(records), 1),
         **fields,
     )
 

@@ -41,7 +41,8 @@ class Record:
     answer: Any  # the strategy's
     correct: bool
     samples: int
-    tokens: dict  # as Result.tokens: {"prompt", "generated", "by_model": {name: {"prompt", "generated"}}}
+    tokens: dict  # as Result.tokens: {"prompt", "generated", "reasoning", "answer", "by_model": {...}} (an earlier
+    # version's lack "reasoning" and "answer": all their tokens are answer tokens)
     stop_reason: str
     wall_s: float
     votes: dict
@@ -77,6 +78,8 @@ class PoolRecord:
     scores: list[float] | None  # None: no verifier chosen
     tokens: dict
     wall_s: float
+    reasoning_samples: list[int] | None = None  # of each sample's tokens, those inside its think block (None: a
+    # record of an earlier version, none)
 
     @property
     def hit(self) -> bool:

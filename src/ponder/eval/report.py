@@ -91,17 +91,22 @@ def print_summaries(summaries: list[Summary]) -> None:
 
     levels = sorted({lvl for s in summaries for lvl in s.accuracy_by_level}, key=int)
     levels = levels if len(levels) > 1 else []
+    thinks = any(s.reasoning_tokens_per_problem > 0 for s in summaries)  # a thinking model's: which are reasoning
     table = Table(title=f"{summaries[0].task}: {summaries[0].n_problems} problems", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
     table.caption = ("95%: bootstrap interval over problems; L1..: accuracy by level; tokens: generated per "
-                     "problem; wall s: this session's problems")
-    for column in ["strategy", "accuracy", "95%", *[f"L{lvl}" for lvl in levels], "tokens", "wall s"]:
+                     "problem" + ("; thinking, answer: of them, those inside and after the think block" if thinks
+                                  else "") + "; wall s: this session's problems")
+    split = ["thinking", "answer"] if thinks else []
+    for column in ["strategy", "accuracy", "95%", *[f"L{lvl}" for lvl in levels], "tokens", *split, "wall s"]:
         table.add_column(column, justify="left" if column == "strategy" else "right", no_wrap=True)
     for s in summaries:
         per_level = [f"{s.accuracy_by_level.get(lvl, float('nan')) * 100:.0f}" for lvl in levels]
         low, high = s.accuracy_ci95 or (float("nan"), float("nan"))
         table.add_row(f"{s.label}@{s.budget}", f"{s.accuracy:.1%}", f"{low * 100:.0f}-{high * 100:.0f}",
-                      *per_level, f"{s.tokens_generated_per_problem:.0f}", f"{s.wall_s:.1f}")
+                      *per_level, f"{s.tokens_generated_per_problem:.0f}",
+                      *([f"{s.reasoning_tokens_per_problem:.0f}", f"{s.answer_tokens_per_problem:.0f}"] if thinks
+                        else []), f"{s.wall_s:.1f}")
     Console().print(table)
 
 
@@ -123,6 +128,9 @@ def print_pool(summary: PoolSummary) -> None:
                  for c, values in summary.curves.items()]
         table.add_row(str(k), *cells)
     Console().print(table)
+    if summary.reasoning_tokens_per_problem > 0:
+        print(f"generated tokens per problem: {summary.tokens_generated_per_problem:.0f}, of them "
+              f"{summary.reasoning_tokens_per_problem:.0f} thinking and {summary.answer_tokens_per_problem:.0f} answer")
     fit = summary.coverage_fit
     if fit.get("a") is not None:
         print(f"coverage fit (Large Language Monkeys): pass@k = exp({fit['a']:.4f} * k^{fit['b']:.4f}), "

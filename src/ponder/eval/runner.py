@@ -77,6 +77,7 @@ def summarize(records: list[Record], *, wall_s: float, new: int, **fields) -> Su
         by_level[r.level].append(r.correct)
     low, high = bootstrap_ci(correct)
     models = sorted({name for r in records for name in r.tokens["by_model"]})
+    reasoning = sum(r.tokens.get("reasoning", 0) for r in records)  # an earlier version's records: none
     return Summary(
         n_problems=n,
         accuracy=round(sum(correct) / n, 4),
@@ -84,6 +85,8 @@ def summarize(records: list[Record], *, wall_s: float, new: int, **fields) -> Su
         accuracy_by_level={str(k): round(sum(v) / len(v), 4) for k, v in sorted(by_level.items())},
         samples_per_problem=round(sum(r.samples for r in records) / n, 2),
         tokens_generated_per_problem=round(sum(r.tokens["generated"] for r in records) / n, 1),
+        reasoning_tokens_per_problem=round(reasoning / n, 1),
+        answer_tokens_per_problem=round((sum(r.tokens["generated"] for r in records) - reasoning) / n, 1),
         tokens_prompt_per_problem=round(sum(r.tokens["prompt"] for r in records) / n, 1),
         tokens_generated_per_problem_by_model={
             name: round(sum(r.tokens["by_model"].get(name, {}).get("generated", 0) for r in records) / n, 1)

@@ -47,6 +47,8 @@ class Summary(Settings):
     accuracy_by_level: dict[str, float]
     samples_per_problem: float
     tokens_generated_per_problem: float
+    reasoning_tokens_per_problem: float = 0.0  # of the generated tokens, those inside think blocks
+    answer_tokens_per_problem: float | None = None  # the others (None, read back from an earlier version: all)
     tokens_prompt_per_problem: float
     tokens_generated_per_problem_by_model: dict[str, float]
     wall_s: float  # this session's problems only: a resumed run measured nothing for the records it found
@@ -58,6 +60,9 @@ class Summary(Settings):
     verifier: str | None
     seed: int
     options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        answer_tokens(self)
 
     @property
     def label(self) -> str:
@@ -92,11 +97,16 @@ class PoolSummary(Settings):
     coverage_fit: dict  # a, b, r2 of pass@k = exp(a k^b), or a note saying why there is no fit
     tokens_generated_per_sample: float
     tokens_generated_per_problem: float
+    reasoning_tokens_per_problem: float = 0.0  # of the generated tokens, those inside think blocks
+    answer_tokens_per_problem: float | None = None  # the others (None, read back from an earlier version: all)
     wall_s: float
     problems_run_now: int | None = None
     temperature: float
     verifier: str | None
     seed: int
+
+    def __post_init__(self):
+        answer_tokens(self)
 
     @property
     def key(self) -> str:
@@ -119,6 +129,13 @@ class PoolSummary(Settings):
         typed = {**data, "curves": {name: data[name] for name in names},
                  "intervals": {name: data[f"{name}_ci95"] for name in names}}
         return cls(**known_fields(cls, typed, f"summary {data.get('task')}/pool@{data.get('pool')}"))
+
+
+def answer_tokens(summary: Summary | PoolSummary) -> None:
+    """A summary of an earlier version, which did not tell reasoning from answer tokens: all are answer tokens."""
+    if summary.answer_tokens_per_problem is None:
+        summary.answer_tokens_per_problem = round(summary.tokens_generated_per_problem
+                                                  - summary.reasoning_tokens_per_problem, 1)
 
 
 def read_summary(data: dict) -> Summary | PoolSummary:
