@@ -108,3 +108,30 @@ def test_summaries_and_pool_records_of_an_earlier_version_count_no_reasoning():
     thinking = PoolRecord.from_dict({**record.to_dict(), "reasoning_samples": [6, 8]})
     pool = summarize_pool([thinking], 2, task="arith", wall_s=0.1, temperature=0.7, verifier=None, seed=0)
     assert pool.reasoning_tokens_per_problem == 14 and pool.answer_tokens_per_problem == 8
+
+
+def test_the_thinking_model_reports_its_reasoning_apart_from_its_answer(tmp_path):
+    """ponder-arith-think: solve --json has the winner's reasoning and content; eval's reasoning and answer tokens
+    add up to the generated ones; --thinking-budget holds each sample's reasoning to the budget; --no-thinking
+    spends none."""
+    think = ("--model", "ponder-arith-think")
+    result = json.loads(ponder("solve", QUESTION, *think, "--strategy", "vote", "--budget", "4", "--json").stdout)
+    assert result["reasoning"] and "Answer:" in result["content"] and "</think>" not in result["content"]
+    assert result["tokens"]["reasoning"] + result["tokens"]["answer"] == result["tokens"]["generated"]
+    assert all(0 < c["reasoning_tokens"] < c["tokens"] for c in result["candidates"])
+
+    common = ("eval", "--task", "arith", "--limit", "3", "--strategy", "vote", "--budget", "2", *think, "--json")
+    free, capped, off = (json.loads(ponder(*common, *extra).stdout)[0] for extra in
+                         ((), ("--thinking-budget", "6"), ("--no-thinking",)))
+    for summary in (free, capped, off):
+        assert summary["reasoning_tokens_per_problem"] + summary["answer_tokens_per_problem"] == \
+            summary["tokens_generated_per_problem"]
+    assert free["reasoning_tokens_per_problem"] > 2 * 6  # two samples a problem, each thinking longer than 6
+    assert capped["reasoning_tokens_per_problem"] == 2 * 6
+    assert off["reasoning_tokens_per_problem"] == 0
+
+
+def test_demo_shows_the_thinking_model_with_no_warning():
+    out = ponder("demo", "--limit", "3", "--budget", "2")
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert "thinking" in out.stdout and "short-vote@2" in out.stdout and "vote@2 is" in out.stdout

@@ -25,16 +25,34 @@ def test_shipped_model_loads_with_auto_classes_and_answers(name):
     prompts = [tokenizer.apply_chat_template(p.prompt(), add_generation_prompt=True, tokenize=False)
                for p in problems]
     batch = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
-    out = model.float().generate(**batch, max_new_tokens=40, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    thinks = "<think>" in tokenizer.get_vocab()  # a thinking model thinks first: it needs more tokens
+    out = model.float().generate(**batch, max_new_tokens=120 if thinks else 40, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id)
     texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+    if thinks:  # the answer is read after the think block, which the chat template opened
+        assert all("</think>" in t for t in texts)
+        texts = [t.split("</think>")[-1] for t in texts]
     assert all(arith.extract_answer(t) is not None for t in texts)  # the format is learnt
     assert sum(arith.is_correct(t, p) for t, p in zip(texts, problems)) >= len(problems) // 2  # and some arithmetic
 
 
-def test_the_draft_is_at_least_three_times_smaller():
+def test_the_drafts_are_at_least_three_times_smaller():
     sizes = {name: AutoModelForCausalLM.from_pretrained(resolve(name)).num_parameters() for name in LANGUAGE_MODELS}
     assert 2.5e6 <= sizes["ponder-arith"] <= 3.5e6
     assert sizes["ponder-arith"] >= 3 * sizes["ponder-arith-draft"]
+    assert sizes["ponder-arith-think"] >= 3 * sizes["ponder-arith-think-draft"]
+
+
+def test_the_thinking_model_has_think_tokens_and_a_template_that_can_turn_thinking_off():
+    from ponder.reasoning import markers_of
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve("ponder-arith-think"))
+    assert markers_of(tokenizer) is not None
+    assert len(tokenizer.encode("<think></think>", add_special_tokens=False)) == 2  # one token each
+    messages = [{"role": "user", "content": "Mia has 3 pens. How many pens does she have now?"}]
+    on = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    off = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, enable_thinking=False)
+    assert on.endswith("<|assistant|><think>\n") and off == on + "\n</think>\n\n"  # Qwen3's convention
 
 
 def test_unknown_model_name_is_a_clear_error(tmp_path):

@@ -18,7 +18,7 @@ from ponder.errors import InvalidArgumentError
 from ponder.eval.records import open_run
 from ponder.eval.report import print_pool, print_summaries
 from ponder.eval.summary import PoolSummary, Summary
-from ponder.models import DEFAULT_MODEL
+from ponder.models import DEFAULT_MODEL, THINKING_MODEL
 
 
 @app.command()
@@ -243,21 +243,25 @@ def winner(result, generator, problem, sampling) -> tuple[str, str]:
 @app.command()
 def demo(
     limit: int = typer.Option(100, help="How many arith problems."),
-    budget: int = typer.Option(16, help="Samples in the vote."),
+    budget: int = typer.Option(16, help="Samples in the vote and in the early-stopping strategy."),
     seed: int = typer.Option(0, help="Picks the problems and seeds sampling."),
-    model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
+    model: str = typer.Option(THINKING_MODEL, help=MODEL_HELP),
+    early: str = typer.Option("short-vote", help="The early-stopping strategy shown beside the vote."),
 ):
-    """The main job in one screen: one sample against a majority vote of many, on held-out arith problems."""
+    """The main job in one screen, on a thinking model: one sample, a majority vote of many, and a strategy that
+    stops early, side by side on held-out arith problems (accuracy, thinking and answer tokens)."""
     from ponder import tasks
     from ponder.eval.runner import evaluate as run_eval
     from ponder.runtime import Choice, Runtime
 
     problems = tasks.load("arith", seed, limit)
-    runs = [("single", 1), ("vote", budget)]
+    runs = [("single", 1), ("vote", budget), (early, budget)]
     with Runtime(Choice(model=model, seed=seed), [name for name, _ in runs]) as runtime:
         summaries = [run_eval("arith", problems, name, runtime, _strategy_config(name, b, 0.7, 256), model=model)
                      for name, b in runs]
     print_summaries(summaries)
-    gain = summaries[1].accuracy - summaries[0].accuracy
-    cost = summaries[1].tokens_generated_per_problem / max(summaries[0].tokens_generated_per_problem, 1)
-    print(f"\nvote@{budget} is {gain:+.1%} accuracy over one sample, for {cost:.1f}x the generated tokens.")
+    single, vote, stop = summaries
+    cost = lambda s: s.tokens_generated_per_problem / max(single.tokens_generated_per_problem, 1)  # noqa: E731
+    print(f"\nvote@{budget} is {vote.accuracy - single.accuracy:+.1%} accuracy over one sample, for {cost(vote):.1f}x "
+          f"the generated tokens; {early}@{budget} is {stop.accuracy - vote.accuracy:+.1%} against the vote, for "
+          f"{stop.tokens_generated_per_problem / max(vote.tokens_generated_per_problem, 1):.0%} of its tokens.")

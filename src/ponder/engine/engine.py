@@ -3,6 +3,7 @@
     plan = scheduler.schedule()          # which samples make up the batch
     logits = runner.run(plan)            # their KV rows updated, one decode pass
     tokens, logprobs = sampler(logits, plan.rows)
+    tokens = thinking.apply(seq, tokens) # a thinking budget, "Wait" or recovery: the engine's token instead
     events = self.postprocess(...)       # append, detokenize, stop, emit
 
 With a draft model the middle two beats are one speculative step (speculative.py): each row gains 1 to k+1

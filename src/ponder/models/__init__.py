@@ -12,6 +12,7 @@ LANGUAGE_MODELS = ("ponder-arith", "ponder-arith-draft", "ponder-arith-think", "
 REWARD_MODELS = ("ponder-arith-orm",)  # sequence classifiers (verifiers/orm.py)
 SHIPPED = LANGUAGE_MODELS + REWARD_MODELS
 DEFAULT_MODEL = "ponder-arith"
+THINKING_MODEL = "ponder-arith-think"  # thinks in <think> ... </think>, then answers (make demo shows it)
 
 
 def resolve(model: str) -> Path:
