@@ -33,7 +33,8 @@ def remote_draft():
         yield OpenAIGenerator(f"{url}/v1", "ponder-arith-draft", chat_template="ponder-arith-draft")
 
 
-@pytest.mark.parametrize("strategy", sorted(set(STRATEGIES) - {"reference"}))
+@pytest.mark.parametrize("strategy", sorted(name for name, entry in STRATEGIES.items()
+                                             if entry.model and not entry.thinking))  # ponder-arith does not think
 def test_every_strategy_runs_over_http(request, remote, strategy):
     verifier = ArithSteps() if strategy in ("best-of-n", "weighted-vote", "beam", "particle") else None
     config = StrategyConfig(budget=8, sampling=SamplingParams(temperature=0.7, seed=3))
@@ -53,6 +54,13 @@ def test_every_strategy_runs_over_http(request, remote, strategy):
             assert spent["ponder-arith"]["prompt"] > 0
         else:
             assert result.tokens["generated"] > 0 and spent["ponder-arith"]["generated"] > 0
+
+
+def test_thinking_budgets_over_http_are_refused_not_ignored(remote):
+    """An OpenAI-compatible server has no thinking budget: the backend says so rather than sampling without one."""
+    config = StrategyConfig(budget=1, sampling=SamplingParams(thinking_budget=8))
+    with pytest.raises(InvalidArgumentError, match="thinking_budget"):
+        asyncio.run(STRATEGIES["budget-forcing"](PROBLEMS[0], remote, None, config))
 
 
 def test_scoring_over_http_equals_scoring_here(remote):
