@@ -52,8 +52,13 @@ def test_init_from_starts_from_an_earlier_runs_weights(tmp_path):
     fresh = train(toy(tmp_path / "fresh", 1), progress=False)
     continued = train(replace(toy(tmp_path / "continued", 1), init_from=str(tmp_path / "first")), progress=False)
     assert continued["first_loss"] < 0.8 * fresh["first_loss"]
-    with pytest.raises(InvalidArgumentError, match="no checkpoint.pt"):
+    with pytest.raises(InvalidArgumentError, match="neither a run folder"):
         train(replace(toy(tmp_path / "x", 1), init_from=str(tmp_path / "nothing")), progress=False)
+    # a model folder (here a snapshot) is a start too, its embeddings grown by the thinking tokens
+    snapshot = tmp_path / "first" / "snapshots" / "step-40"
+    grown = train(replace(toy(tmp_path / "think", 1), thinking=True, init_from=str(snapshot)), progress=False)
+    assert grown["parameters"] == fresh["parameters"] + 2 * 32  # two rows of the (tied) embeddings, hidden 32
+    assert grown["first_loss"] < fresh["first_loss"]
 
 
 def test_resuming_with_another_configuration_is_refused(tmp_path):
