@@ -120,7 +120,7 @@ def test_the_thinking_model_reports_its_reasoning_apart_from_its_answer(tmp_path
     assert result["tokens"]["reasoning"] + result["tokens"]["answer"] == result["tokens"]["generated"]
     assert all(0 < c["reasoning_tokens"] < c["tokens"] for c in result["candidates"])
 
-    common = ("eval", "--task", "arith", "--limit", "3", "--strategy", "vote", "--budget", "2", *think, "--json")
+    common = ("eval", "--task", "arith", "--limit", "1", "--strategy", "vote", "--budget", "2", *think, "--json")
     free, capped, off = (json.loads(ponder(*common, *extra).stdout.splitlines()[0]) for extra in
                          ((), ("--thinking-budget", "6"), ("--no-thinking",)))
     for summary in (free, capped, off):
@@ -132,7 +132,7 @@ def test_the_thinking_model_reports_its_reasoning_apart_from_its_answer(tmp_path
 
 
 def test_demo_shows_the_thinking_model_with_no_warning():
-    out = ponder("demo", "--limit", "3", "--budget", "2")
+    out = ponder("demo", "--limit", "1", "--budget", "2")
     assert out.returncode == 0, out.stderr
     assert "warning" not in out.stderr.lower() and "Traceback" not in out.stderr  # stderr: the progress bars
     assert "thinking" in out.stdout and "short-vote@2" in out.stdout and "vote@2 is" in out.stdout

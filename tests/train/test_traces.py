@@ -13,11 +13,26 @@ PROBLEMS = [arith.problem("train", 0, i) for i in range(200)]
 
 
 def test_a_trace_without_slips_works_the_solution_and_answers_right():
-    clean = traces.TraceConfig(slip=0.0)
+    clean = traces.TraceConfig(slip=0.0, doubtful_slip=0.0, doubt=0.0)
     for i, problem in enumerate(PROBLEMS[:50]):
         text, answer = traces.trace(problem, random.Random(i), clean)
         assert answer == problem.answer and "Wait" not in text
         assert [line for line in text.splitlines() if not line.startswith("check")] == problem.solution.splitlines()[:-1]
+
+
+def test_doubt_shows_and_raises_the_slip_rate():
+    """Doubt is written down (an earlier step re-checked) before the steps it makes slip more often, so a model
+    that cannot tell its own slips still learns when it is likely to slip."""
+    steps = {False: [], True: []}  # (doubt shown before the step) -> the step slipped
+    for i, problem in enumerate(PROBLEMS):
+        text, _ = traces.trace(problem, random.Random(i), traces.TraceConfig(catch=0.0, doubtful_catch=0.0))
+        doubtful = False
+        for line in text.splitlines():
+            doubtful = doubtful or line.startswith(traces.CHECK_AGAIN)
+            if (m := arith._EQUATION.fullmatch(line)):
+                a, op, x, r = m.groups()
+                steps[doubtful].append(traces._apply(op, int(a), int(x)) != int(r))
+    assert statistics.mean(steps[True]) > statistics.mean(steps[False]) + 0.2
 
 
 def test_slips_make_traces_longer_and_the_long_ones_wrong_more_often():

@@ -46,9 +46,9 @@ class LocalGenerator:
         self.context = engine.context
         self.usage = TokenUsage()
 
-    def encode(self, prompt: Prompt, prefix: str = "", enable_thinking: bool = True) -> list[int]:
+    def encode(self, prompt: Prompt, prefix: str = "") -> list[int]:
         """Token ids of a text prompt, or of chat messages rendered with the model's chat template; then `prefix`."""
-        return self.engine.engine.encode(prompt_text(self.tokenizer, prompt, prefix, enable_thinking))
+        return self.engine.engine.encode(prompt_text(self.tokenizer, prompt, prefix))
 
     async def submit(self, prompt: Prompt, params: SamplingParams, prefix: str = "") -> Stream:
         text = prompt_text(self.tokenizer, prompt, "", params.enable_thinking)

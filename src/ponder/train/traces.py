@@ -13,16 +13,21 @@ ponder-arith does, and around that does what R1/Qwen3-style traces do::
     Answer: 19
 
 What is put into the data, and how:
-- **Slips**: each equation's result is off with probability `slip` (by 1, 2 or 10, or by the next divisor so that
-  division stays exact, as `arith.with_slips`), and the work goes on from the value written.
-- **Checks**: after each step, with the trace's own `care` (uniform in 0.1..0.6, so the amount of checking
+- **Slips**: an equation's result is off (by 1, 2 or 10, or by the next divisor so that division stays exact, as
+  `arith.with_slips`) with probability `slip` (0.05) while the trace is calm and `doubtful_slip` (0.45) once it is
+  in doubt, and the work goes on from the value written.
+- **Checks**: after each step, with the trace's own `care` (uniform in 0.1..0.5, so the amount of checking
   varies from trace to trace), a check recomputes it (the sum or product commuted, a difference or quotient
-  inverted). A check after a slip catches it with probability `catch` (then "Wait", and the step is redone right);
-  otherwise it repeats the slip and says "ok": some slips are caught, some not.
-- **Hesitation that grows after a slip**, caught or not: from the first slip on, every later step is checked with
-  probability 0.9, and before each later step, with probability 0.5, "Wait, check again:" re-checks an earlier
-  step as written; at the end, with probability 0.5, the whole work is re-read. So traces with slips are longer,
-  and the ones whose slips went uncaught (the wrong ones) longest: shorter traces are right more often.
+  inverted). A check after a slip catches it with probability `catch` (0.6; `doubtful_catch`, 0.25, in doubt: then
+  "Wait", and the step is redone right); otherwise it repeats the slip and says "ok": some slips are caught, some
+  not.
+- **Doubt, and hesitation that grows with it**: before each step after the first, doubt sets in without a cause
+  with probability `doubt` (0.2), and a slip (caught or not) brings it on for the steps after. Doubt shows before
+  it acts: the first step in doubt starts with "Wait, check again:" re-checking an earlier step as written, as do
+  later steps with probability 0.5; every step in doubt is checked with probability 0.9, and at the end, with probability
+  0.5, the whole work is re-read. A trace in doubt is longer and slips more often, and since the doubt is written
+  down before the slips it brings, a model that cannot tell its own slips still learns when it is likely to slip:
+  as in real reasoning models, long, hesitant traces are wrong more often.
 - **No thinking** (`nothink` of the examples): the template's empty think block (enable_thinking=False), then the
   answer straight away.
 - **Cut thinking** (`cut` of the examples): the trace stops at a random character, the end marker follows (as a
@@ -45,8 +50,11 @@ CHECK_AGAIN = "Wait, check again: "
 
 @dataclass(frozen=True)
 class TraceConfig:
-    slip: float = 0.15
-    catch: float = 0.6
+    slip: float = 0.05  # a step's result is off, while calm
+    doubtful_slip: float = 0.45  # ... once in doubt
+    catch: float = 0.6  # a check after a slip catches it, while calm
+    doubtful_catch: float = 0.25  # ... once in doubt
+    doubt: float = 0.2  # before each step after the first, doubt sets in without a cause
     nothink: float = 0.15
     cut: float = 0.1
 
@@ -82,31 +90,34 @@ def trace(problem: arith.Problem, rng: random.Random, cfg: TraceConfig = TraceCo
     """A thinking trace for `problem` (the text inside the think block, ending in a newline) and its answer."""
     steps = [(op, int(x)) for _, op, x, _ in arith._EQUATION.findall(problem.solution)]
     value = int(arith._EQUATION.match(problem.solution).group(1))
-    care = rng.uniform(0.1, 0.6)
-    shaken = False
+    care = rng.uniform(0.1, 0.5)
+    doubtful = shown = False  # in doubt; and the doubt written down
     written: list[str] = []  # the equations as written, for re-checks
     lines: list[str] = []
     for i, (op, x) in enumerate(steps):
-        if shaken and written and rng.random() < 0.5:
+        doubtful = doubtful or bool(written) and rng.random() < cfg.doubt
+        if doubtful and (not shown or rng.random() < 0.5):  # doubt shows: an earlier step re-checked as written
             lines.append(CHECK_AGAIN + rng.choice(written) + " ok")
+            shown = True
         right = _apply(op, value, x)
-        result = _slipped(value, op, x, steps[i + 1:], rng) if rng.random() < cfg.slip else right
+        slipped = rng.random() < (cfg.doubtful_slip if shown else cfg.slip)
+        result = _slipped(value, op, x, steps[i + 1:], rng) if slipped else right
         lines.append(f"{value}{op}{x}={result}")
         slip = result != right
-        if rng.random() < (0.9 if shaken or slip and rng.random() < 0.5 else care):
+        if rng.random() < (0.9 if shown or slip and rng.random() < 0.5 else care):
             equation, got, against = _check(value, op, x, result, right)
-            if slip and rng.random() < cfg.catch:
+            if slip and rng.random() < (cfg.doubtful_catch if shown else cfg.catch):
                 lines.append(f"check {equation}={got}, not {against}. Wait, {value}{op}{x}={right}")
                 result = right
             elif slip:  # the check repeats the slip
                 lines.append(f"check {equation}={against} ok")
             else:
                 lines.append(f"check {equation}={got} ok")
-        shaken = shaken or slip
+        doubtful = doubtful or slip
         written.append(f"{value}{op}{x}={result}")
         value = result
-    if shaken and rng.random() < 0.5:
-        lines.append("Wait, check again: " + ", ".join(written) + " ok")
+    if shown and rng.random() < 0.5:
+        lines.append(CHECK_AGAIN + ", ".join(written) + " ok")
     return "\n".join(lines) + "\n", value
 
 
