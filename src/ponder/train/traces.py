@@ -5,7 +5,7 @@ ponder-arith does, and around that does what R1/Qwen3-style traces do::
 
     23+15=39                                  a slip: the result is off (rate `slip`)
     check 15+23=38, not 39. Wait, 23+15=38    a check that recomputes the step catches it and redoes it
-    Wait, check again: 23+15=38 ok            hesitation: re-checking an earlier step, more of it after a slip
+    Wait, check again: 23+15=38 ok            doubt: an earlier step re-checked; the steps after it slip more
     38/2=19
     check 19*2=38 ok
     </think>
@@ -24,10 +24,10 @@ What is put into the data, and how:
 - **Doubt, and hesitation that grows with it**: before each step after the first, doubt sets in without a cause
   with probability `doubt` (0.2), and a slip (caught or not) brings it on for the steps after. Doubt shows before
   it acts: the first step in doubt starts with "Wait, check again:" re-checking an earlier step as written, as do
-  later steps with probability 0.5; every step in doubt is checked with probability 0.9, and at the end, with probability
-  0.5, the whole work is re-read. A trace in doubt is longer and slips more often, and since the doubt is written
-  down before the slips it brings, a model that cannot tell its own slips still learns when it is likely to slip:
-  as in real reasoning models, long, hesitant traces are wrong more often.
+  later steps with probability 0.5; every step in doubt is checked with probability 0.9, and at the end, with
+  probability 0.5, the whole work is re-read. A trace in doubt is longer and slips more often, and since the doubt
+  is written down before the slips it brings, a model that cannot tell its own slips still learns when it is likely
+  to slip: as in real reasoning models, long, hesitant traces are wrong more often.
 - **No thinking** (`nothink` of the examples): the template's empty think block (enable_thinking=False), then the
   answer straight away.
 - **Cut thinking** (`cut` of the examples): the trace stops at a random character, the end marker follows (as a
