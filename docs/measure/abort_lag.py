@@ -29,11 +29,9 @@ async def main(args) -> None:
     generator = LocalGenerator(args.model, seed=args.seed)
     config = StrategyConfig(budget=args.budget, options={"m": args.m})
     aborted = (args.budget - args.m) * len(problems)
-    for label in ("one at a time", "all at once"):
-        if label == "one at a time":
-            spent = [await one(generator, p, config) for p in problems]
-        else:
-            spent = await asyncio.gather(*(one(generator, p, config) for p in problems))
+    one_by_one = [await one(generator, p, config) for p in problems]
+    at_once = await asyncio.gather(*(one(generator, p, config) for p in problems))
+    for label, spent in (("one at a time", one_by_one), ("all at once", at_once)):
         generated, ideal = sum(g for g, _ in spent), sum(i for _, i in spent)
         print(f"{label}: {generated:,} tokens generated, {ideal:,} in step; "
               f"{(generated - ideal) / aborted:.2f} tokens past the stop per aborted sample")
