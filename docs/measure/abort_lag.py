@@ -2,9 +2,11 @@
 
     python docs/measure/abort_lag.py --limit 24
 
-short-m@32 on ponder-arith-think: when the m-th sample ends its thinking, after `stop` reasoning tokens, the other
-32 - m samples are aborted. Decoding in step, each would have made exactly `stop` tokens; the excess over that, per
-aborted sample, is the abort's lag. Measured with the problems run one at a time and all at once.
+short-m@32 on ponder-arith-think: when the m-th sample ends its thinking (its end marker written, after `stop`
+reasoning tokens) the other 32 - m samples are aborted. Decoding in step, each would have made exactly `stop` + 1
+tokens (its own token of that step included); the excess over that, per aborted sample, is the abort's lag.
+Measured with the problems run one at a time and all at once. Since the engine decides the race itself
+(SamplingParams.keep_first) it is 0; when short-vote aborted from its own loop, it was 1 to 7 tokens.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ponder.tasks import arith
 async def one(generator, problem, config) -> tuple[int, int]:
     result = await STRATEGIES["short-vote"](problem, generator, None, config)
     stop = max(c.reasoning_tokens for c in result.candidates)
-    ideal = sum(c.tokens for c in result.candidates) + (config.budget - len(result.candidates)) * stop
+    ideal = sum(c.tokens for c in result.candidates) + (config.budget - len(result.candidates)) * (stop + 1)
     return result.tokens["generated"], ideal
 
 

@@ -58,12 +58,13 @@ def vote(pool) -> bool:
 
 def short_m(pools, m: int) -> dict:
     """short-m@k replayed on each problem's k pooled samples: accuracy, and generated tokens against the vote's
-    (every sample stops when the m-th thinking ends; the m then write their answers)."""
+    (all run in step: every other sample stops in the step the m-th writes its end marker, having made as many
+    tokens as it took; the m then write their answers)."""
     right, spent, total = [], 0, 0
     for pool in pools:
-        kept = sorted(pool, key=lambda s: (s["reasoning"], s["tokens"]))[:m]
-        stop = kept[-1]["reasoning"]
-        spent += sum(min(s["reasoning"], stop) for s in pool) + sum(s["tokens"] - s["reasoning"] for s in kept)
+        ranked = sorted(pool, key=lambda s: (s["reasoning"], s["tokens"]))
+        kept, stop = ranked[:m], ranked[m - 1]["reasoning"] + 1
+        spent += sum(s["tokens"] for s in kept) + sum(min(s["tokens"], stop) for s in ranked[m:])
         total += sum(s["tokens"] for s in pool)
         answers = Counter(s["answer"] for s in kept if s["answer"] is not None)
         top = max(answers.values(), default=0)

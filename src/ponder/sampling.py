@@ -36,6 +36,10 @@ class SamplingParams:
             (as a thinking budget closes it) once only this many tokens are left, so the sample still answers.
             None: min(64, max_tokens // 4); 0: no recovery (plain truncation).
         answer_cue: text the engine writes after an end marker it forced (say "\n\nAnswer:").
+        keep_first: a race (first-finish, short-m@k): once this many samples have ended, the rest are aborted at
+            once and only those go on. A sample ends when it closes its think block (then it writes its answer), or,
+            outside any think block, when it stops (end of sequence or a stop string). The engine aborts the rest
+            in the step the last one ends; over HTTP the stream aborts them as its events arrive.
     """
 
     n: int = 1
@@ -54,6 +58,7 @@ class SamplingParams:
     min_thinking_tokens: int = 0
     answer_reserve: int | None = None
     answer_cue: str = ""
+    keep_first: int | None = None
 
     def __post_init__(self):
         if isinstance(self.stop, str):  # a lone string is one stop string, not a tuple of characters
@@ -73,6 +78,8 @@ class SamplingParams:
             (self.min_thinking_tokens >= 0, f"min_thinking_tokens={self.min_thinking_tokens} must be >= 0"),
             (self.thinking_budget is None or self.min_thinking_tokens <= self.thinking_budget,
              f"min_thinking_tokens={self.min_thinking_tokens} must be <= thinking_budget={self.thinking_budget}"),
+            (self.keep_first is None or 1 <= self.keep_first <= self.n,
+             f"keep_first={self.keep_first} must be in [1, n={self.n}]"),
             (self.answer_reserve is None or 0 <= self.answer_reserve < self.max_tokens,
              f"answer_reserve={self.answer_reserve} must be in [0, max_tokens={self.max_tokens})"),
         ]

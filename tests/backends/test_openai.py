@@ -89,6 +89,32 @@ def test_early_stopping_aborts_streams_over_http(remote):
     assert vote.tokens["prompt"] > 0  # from the server's usage
 
 
+def test_a_race_over_http_keeps_the_first_to_end_and_aborts_the_rest(remote):
+    problem = PROBLEMS[0]
+    short = asyncio.run(STRATEGIES["short-vote"](problem, remote, None, StrategyConfig(budget=16, options={"m": 3})))
+    assert short.stop_reason == "first_m_finished" and len(short.candidates) == 3
+    assert short.answer == problem.answer
+
+
+def test_race_reads_ends_from_streamed_text():
+    """keep_first where the engine cannot decide it: an end marker split across events ends a sample; a stop
+    ends one only where the prompt opened no think block; aborts and samples already counted are passed over."""
+    from ponder.backends.base import Race, SampleEvent
+    from ponder.reasoning import ReasoningMarkers
+
+    def event(index, text, finish=None):
+        return SampleEvent(0, index, None, text, [0.0], finish_reason=finish)
+    race = Race(2, ReasoningMarkers(), opened=True)
+    assert not race.decides(event(0, "3+4=7\n</th"))
+    assert not race.decides(event(1, "", "stop"))  # stopped inside its thinking: not ended
+    assert not race.decides(event(0, "ink>")) and race.ended == {0}
+    assert not race.decides(event(0, "</think>Answer: 7", "stop")) and not race.decides(event(2, "x", "abort"))
+    assert race.decides(event(3, "</think>")) and race.ended == {0, 3}
+    assert not race.decides(event(4, "</think>"))  # decided already
+    plain = Race(1, None, opened=False)
+    assert not plain.decides(event(0, "Answer: 7")) and plain.decides(event(1, "Answer: 7", "stop"))
+
+
 def test_what_a_remote_server_cannot_do_is_a_clear_error(remote):
     from ponder.backends.base import generate
     from ponder.backends.openai import OpenAIGenerator

@@ -96,6 +96,31 @@ def test_no_thinking_renders_an_empty_think_block_and_answers_at_once(engine):
         assert arith.extract_answer(engine.tokenizer.decode(tokens[i])) is not None
 
 
+@pytest.mark.parametrize("model", ["ponder-arith-think", "ponder-arith"])
+def test_keep_first_aborts_the_rest_in_the_step_the_race_is_decided(engine, model):
+    """The same seeded samples with and without a race: the first 3 to end (close their thinking; or, for a
+    model that does not think, stop) go on unchanged, and every other sample is aborted having made exactly as
+    many tokens as there had been steps when the third one ended."""
+    engine = engine if model == "ponder-arith-think" else LLMEngine.from_pretrained(resolve(model))
+    text, n, end = prompt(engine, 3), 8, engine.thinking.end
+    free, _ = per_sample(events_of(engine, text, SamplingParams(n=n, max_tokens=300, seed=5, temperature=1.0)), n)
+    ends = {i: t.index(end) + 1 if end is not None else len(t) for i, t in free.items()}  # the step it ends in
+    decided = sorted(ends.values())[2]
+    assert sum(e > decided for e in ends.values()) >= 2, "the race must leave samples to abort"
+    events = events_of(engine, text, SamplingParams(n=n, max_tokens=300, seed=5, temperature=1.0, keep_first=3))
+    raced, _ = per_sample(events, n)
+    reasons = {e.index: e.finish_reason for e in events if e.finished}
+    kept = [i for i in range(n) if reasons[i] != "abort"]
+    assert len(kept) == 3 if end is not None else len(kept) >= 3  # a plain sample that stops as the third does
+    for i in range(n):                                           # has finished: nothing is left to abort
+        if i in kept:
+            assert ends[i] <= decided and raced[i] == free[i]
+        else:
+            assert ends[i] >= decided and raced[i] == free[i][:decided]
+    with pytest.raises(InvalidArgumentError, match="keep_first=9 must be in"):
+        SamplingParams(n=8, keep_first=9)
+
+
 def test_speculative_decoding_keeps_thinking_control_exact():
     """Greedy with a draft is greedy without one, token for token, when the engine forces tokens mid-step."""
     plain = LLMEngine.from_pretrained(resolve("ponder-arith-think"))

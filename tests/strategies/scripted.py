@@ -3,7 +3,8 @@
 Each `submit` takes the next n scripted samples. The generator then runs in ticks, like an engine step: at
 each tick every running sample emits its next token (one character of its text), a sample whose text is
 out, or that has just written one of its stop strings, finishes with "stop", and an aborted one ends with an
-"abort" event and no more tokens. Between ticks the
+"abort" event and no more tokens (with `keep_first`, the rest of a request abort in the tick its race is
+decided). Between ticks the
 strategy gets to react (read events, abort, submit more) before anything else happens.
 
 It thinks as ponder-arith-think does: its streams carry the reasoning markers <think> and </think>, a sample's
@@ -18,7 +19,7 @@ import asyncio
 import math
 from dataclasses import dataclass
 
-from ponder.backends.base import SampleEvent, SamplingParams, Stream, TokenUsage
+from ponder.backends.base import Race, SampleEvent, SamplingParams, Stream, TokenUsage
 from ponder.reasoning import ReasoningMarkers
 
 PROMPT_TOKENS = 10
@@ -63,6 +64,7 @@ class ScriptedGenerator:
         self.prefixes: list[str] = []  # the prefix of each submit, in order
         self.params: list[SamplingParams] = []  # the sampling of each submit, in order
         self.scored: list[tuple] = []  # (prefix, continuation or list of steps) of each score call
+        self._races: dict[int, tuple[Race, list[_Sample]]] = {}  # request -> its keep_first race, its samples
         self._clock: asyncio.Task | None = None
 
     async def score(self, prompt, continuation: str | list[str], prefix: str = ""):
@@ -82,6 +84,8 @@ class ScriptedGenerator:
             script = self.script.pop(0)
             new.append(_Sample(script, queue, request, i, params.stop, self._thinking(prefix, script.text, opened)))
         self.samples += new
+        if params.keep_first:
+            self._races[request] = (Race(params.keep_first, self.markers, opened), new)
         self.prefixes.append(prefix)
         self.params.append(params)
 
@@ -117,6 +121,7 @@ class ScriptedGenerator:
 
     async def _run(self) -> None:
         while any(not s.done for s in self.samples):
+            decided = []
             for s in [s for s in self.samples if not s.done]:
                 if s.aborted:
                     s.done = True
@@ -127,9 +132,15 @@ class ScriptedGenerator:
                 stop = next((x for x in s.stop if s.script.text[:s.sent].endswith(x)), None)
                 s.done = stop is not None or s.sent == len(s.script.text)
                 top = [{t: -s.script.confidence for t in range(5)}]
-                s.queue.put_nowait(SampleEvent(s.request, s.index, [ord(char)], "" if stop else char,
-                                               [s.script.logprob], top, finish_reason="stop" if s.done else None,
-                                               generated_tokens=s.sent, stop_string=stop,
-                                               reasoning=int(s.sent - 1 in s.thinking)))
+                event = SampleEvent(s.request, s.index, [ord(char)], "" if stop else char, [s.script.logprob], top,
+                                    finish_reason="stop" if s.done else None, generated_tokens=s.sent,
+                                    stop_string=stop, reasoning=int(s.sent - 1 in s.thinking))
+                s.queue.put_nowait(event)
+                race, group = self._races.get(s.request, (None, []))
+                if race is not None and race.decides(event):  # keep_first: the rest abort after this tick
+                    decided.append((race, group))
+            for race, group in decided:
+                for other in group:
+                    other.aborted = other.aborted or other.index not in race.ended
             for _ in range(50):  # let the strategy react before the next tick
                 await asyncio.sleep(0)

@@ -24,8 +24,8 @@ from ponder.errors import InvalidArgumentError
 from ponder.reasoning import ReasoningMarkers
 from ponder.sampling import FinishReason, SampleEvent, SamplingParams
 
-__all__ = ["FinishReason", "Generation", "Generator", "Prompt", "Sample", "SampleEvent", "SamplingParams", "Stream",
-           "TokenUsage", "generate", "prompt_text"]
+__all__ = ["FinishReason", "Generation", "Generator", "Prompt", "Race", "Sample", "SampleEvent", "SamplingParams",
+           "Stream", "TokenUsage", "generate", "prompt_text"]
 
 Prompt = str | list[dict]
 
@@ -165,6 +165,31 @@ class Stream:
             await asyncio.shield(self.abort())
             raise
         return [self.sample(i, "".join(texts[i]), logprobs[i], reasoning[i]) for i in range(self.n)]
+
+
+class Race:
+    """SamplingParams.keep_first where the engine cannot decide it (a remote server): which samples have ended,
+    read from their events as they arrive (the end marker in a sample's text, or, where the prompt did not open a
+    think block, its stop)."""
+
+    def __init__(self, keep: int, markers: ReasoningMarkers | None, opened: bool):
+        self.keep, self.opened = keep, opened
+        self.end = markers.end if markers is not None else None
+        self.ended: set[int] = set()
+        self._tail: dict[int, str] = {}  # each sample's last characters, where an end marker may have begun
+
+    def decides(self, event: SampleEvent) -> bool:
+        """Whether `event` ends the keep-th sample: then every sample not in `ended` is to be aborted."""
+        if len(self.ended) >= self.keep or event.index in self.ended or event.finish_reason == "abort":
+            return False
+        closed = False
+        if self.end is not None:
+            seen = self._tail.get(event.index, "") + event.text
+            closed = self.end in seen
+            self._tail[event.index] = seen[max(0, len(seen) - len(self.end) + 1):]
+        if closed or event.finish_reason == "stop" and not self.opened:
+            self.ended.add(event.index)
+        return len(self.ended) == self.keep
 
 
 class Generator(Protocol):

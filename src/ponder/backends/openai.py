@@ -23,7 +23,7 @@ import importlib.util
 import itertools
 import weakref
 
-from ponder.backends.base import Prompt, SamplingParams, Stream, TokenUsage, prompt_text
+from ponder.backends.base import Prompt, Race, SamplingParams, Stream, TokenUsage, prompt_text
 from ponder.errors import BackendError, InvalidArgumentError, PonderError
 from ponder.reasoning import ReasoningMarkers, markers_of
 from ponder.sampling import SampleEvent, StopStrings
@@ -102,6 +102,8 @@ class OpenAIGenerator:
         queue: asyncio.Queue = asyncio.Queue()
         tasks: list[asyncio.Task] = []
 
+        race = Race(params.keep_first, self.markers, opened) if params.keep_first else None
+
         async def events():
             open_ = params.n
             while open_:
@@ -109,6 +111,10 @@ class OpenAIGenerator:
                 if isinstance(event, BaseException):
                     raise event
                 open_ -= event.finished
+                if race is not None and race.decides(event):
+                    for i, task in enumerate(tasks):
+                        if i not in race.ended:
+                            task.cancel()
                 yield event
 
         async def abort(index: int | None) -> None:

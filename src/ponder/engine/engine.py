@@ -193,20 +193,23 @@ class LLMEngine:
 
     def postprocess(self, rows: list[Sequence], tokens: list[list[int]], logprobs: torch.Tensor) -> list[SampleEvent]:
         """Append each row's new tokens (logprobs [rows, positions, vocab] holds the model's distribution at
-        each), and finish the samples that hit EOS, their token limit or a stop string."""
+        each), and finish the samples that hit EOS, their token limit or a stop string (and, where a request's
+        first `keep_first` samples have ended, abort the rest)."""
         width = max(map(len, tokens))
         index = torch.tensor([t + [t[-1]] * (width - len(t)) for t in tokens], device=logprobs.device)
         chosen = logprobs[:, :width].gather(2, index.unsqueeze(2)).squeeze(2).tolist()
         want_top = max(s.params.logprobs for s in rows)
         top = logprobs[:, :width].topk(want_top, dim=-1) if want_top else None
-        events = []
+        events, decided = [], []
         for i, seq in enumerate(rows):
             params = seq.params
             new = []
-            reasoning = seq.reasoning
+            reasoning, closed = seq.reasoning, False
             for token in tokens[i]:
                 new.append(token)
+                thinking = seq.thinking
                 seq.thinking, seq.reasoning = self.thinking.after(seq.thinking, seq.reasoning, token)
+                closed = closed or thinking and not seq.thinking
                 if token in self.eos and not params.ignore_eos:
                     seq.finish_reason = "stop"
                 elif seq.generated + len(new) >= params.max_tokens or seq.num_tokens + len(new) >= self.context:
@@ -239,6 +242,16 @@ class LLMEngine:
                                       seq.generated, stop_string, seq.reasoning - reasoning))
             if seq.finished:
                 self.detokenizers.pop(seq.seq_id, None)
+            request = seq.request
+            if params.keep_first and not seq.ended and request.ended < params.keep_first and (
+                    closed or seq.finish_reason == "stop" and not seq.reasoning):
+                seq.ended, request.ended = True, request.ended + 1
+                if request.ended == params.keep_first:
+                    decided.append(request)
+        for request in decided:  # the race is decided: the rest stop in this step, not at a later abort
+            for seq in request.seqs:
+                if not seq.ended:
+                    events += self.abort(request.request_id, seq.index)
         return events
 
     def generate(self, prompts: list[str | list[int]], params: SamplingParams) -> list[RequestOutput]:

@@ -19,7 +19,7 @@ class Sequence:
     samples that wait for a row cost a few hundred bytes each."""
 
     __slots__ = ("seq_id", "request", "index", "seed", "token_ids", "logprob_sum", "text", "sent", "_finish_reason",
-                 "thinking", "reasoning", "forced")
+                 "thinking", "reasoning", "forced", "ended")
 
     def __init__(self, request: Request, index: int, seed: int):
         self.seq_id = next(_seq_ids)
@@ -34,6 +34,7 @@ class Sequence:
         self.thinking = False  # inside its think block (engine/thinking.py)
         self.reasoning = 0  # reasoning tokens taken
         self.forced: tuple[int, ...] = ()  # tokens the engine writes next in the model's place
+        self.ended = False  # one of the first `keep_first` samples to end (SamplingParams.keep_first)
 
     @property
     def finish_reason(self) -> FinishReason | None:
@@ -93,6 +94,7 @@ class Request:
     seqs: list[Sequence] = field(default_factory=list, repr=False)
     admitted: int = 0
     unfinished: int = 0
+    ended: int = 0  # samples that have ended, for SamplingParams.keep_first
 
     def __post_init__(self):
         self.max_length = self.max_length or len(self.prompt_ids) + self.params.max_tokens

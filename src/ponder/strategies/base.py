@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, AsyncIterator, Callable, Collection, Mapping
+from typing import Any, AsyncIterator, Callable, Mapping
 
 from ponder.backends.base import Generator, Sample, SampleEvent, SamplingParams, Stream
 from ponder.errors import InvalidArgumentError
@@ -297,12 +297,9 @@ class Events:
                 return stream, item
         raise StopAsyncIteration
 
-    async def abort(self, keep: Collection[tuple[int, int]] = ()) -> None:
-        """Stop every sample still running but those of `keep` (Traces' keys); their last events still arrive."""
-        for stream in self.streams:
-            kept = {index for at, index in keep if at == id(stream)}
-            for index in [i for i in range(stream.n) if i not in kept] if kept else [None]:
-                await stream.abort(index)
+    async def abort(self) -> None:
+        """Stop every sample still running (all at once); their last events still arrive."""
+        await asyncio.gather(*(stream.abort() for stream in self.streams))
 
     async def __aenter__(self) -> Events:
         return self
@@ -350,6 +347,11 @@ class Traces:
         """The finished sample, from its last event."""
         return self.streams[key[0]].sample(key[1], "".join(self.text.get(key, [])), self.logprobs.get(key, []),
                                            self.reasoning.get(key, 0))
+
+    def ended(self, key: tuple[int, int], event: SampleEvent) -> bool:
+        """Whether the sample has ended as a race counts it (SamplingParams.keep_first): it has finished thinking,
+        or it stopped (end of sequence or a stop string) without having thought."""
+        return self.thought(key) or event.finish_reason == "stop" and not self.reasoning_tokens(key)
 
     def reasoning_tokens(self, key: tuple[int, int]) -> int:
         """How many reasoning tokens the sample has written so far."""

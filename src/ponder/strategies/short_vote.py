@@ -1,8 +1,9 @@
 """short-vote: short-m@k (Hassid et al., 2025, "Don't Overthink It"). k = `budget` samples run in parallel; the
-first m to finish are kept and the rest aborted at that moment, and the m vote (ties: the answer of the shortest
-thinking). For a thinking model "finish" is the paper's: the end of its thinking (its end marker written); the m
-then write their answers, and ties go to the fewest reasoning tokens. For a model that does not think, the first
-m samples to end (by any finish but an abort) are kept, and ties go to the shortest trace. A sample that ends
+first m to finish are kept and the rest aborted at that moment (`keep_first`: ponder's engine aborts them in the
+very step the m-th finishes), and the m vote (ties: the answer of the shortest thinking). For a thinking model
+"finish" is the paper's: the end of its thinking (its end marker written); the m then write their answers, and
+ties go to the fewest reasoning tokens. For a model that does not think, the first m samples to stop (end of
+sequence or a stop string, not the token limit) are kept, and ties go to the shortest trace. A sample that ends
 inside its thinking (cut off, or stopped) is not kept."""
 
 from __future__ import annotations
@@ -29,19 +30,16 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
     options = config.parse(Options, "short-vote")
     m = min(options.m, config.budget)
     session = Session("short-vote", problem, generator, config)
-    traces, kept, finished = Traces(), [], {}
-    async with Events() as events:
-        events.add(await session.submit(config.budget))
+    traces, ended, finished = Traces(), [], {}
+    async with Events() as events:  # the generator aborts the rest once m have ended (keep_first)
+        events.add(await session.submit(config.budget, keep_first=m))
         async for stream, event in events:
             key = traces.add(stream, event)
-            ended = traces.thought(key) or (event.finish_reason in ("stop", "length")
-                                            and not traces.reasoning_tokens(key))  # not one cut off mid-thought
-            if ended and len(kept) < m and key not in kept:
-                kept.append(key)
-                if len(kept) == m:
-                    await events.abort(keep=kept)
+            if key not in ended and traces.ended(key, event):
+                ended.append(key)
             if event.finished and event.finish_reason != "abort":
                 finished[key] = session.candidate(traces.sample(key, event))
+    kept = [key for key in ended if key in finished][:m]
     candidates = [finished[key] for key in kept]
     groups = tally(candidates)
     answer = None
