@@ -202,8 +202,10 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def file_hashes(folder: str | Path) -> dict[str, str]:
-    """sha256 of each file of a model folder (weights, config, tokenizer), by name."""
+    """sha256 of each file of a model folder that loading reads (weights, config, tokenizer), by name: not its
+    card or other notes (*.md), so that editing a card does not make a half-done run refuse to resume."""
     folder = Path(folder)
     if not folder.is_dir():
         return {}
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
+            if p.is_file() and p.suffix != ".md"}

@@ -1,10 +1,10 @@
 """first-finish: First Finish Search (Agarwal et al., 2025). `budget` samples run in parallel; the first to
-finish answers and the rest are aborted at once (`keep_first`: ponder's engine aborts them in the very step it
-finishes): shorter traces are more often right. For a thinking model
-"finish" is the paper's: the first trace to end its thinking (its end marker written) wins, every other sample is
-aborted at that moment, and the winner goes on to write its answer. For a model that does not think, the first
-sample to finish (end of sequence or a stop string, not the token limit) wins. If every sample hits the token
-limit first (or ends inside its thinking), the first of those answers."""
+finish answers and the rest are aborted at once (`keep_first=1`: ponder's engine aborts them in the very step it
+finishes): shorter traces are more often right. For a thinking model "finish" is the paper's: the first trace to
+end its thinking (its end marker written) wins, every other sample is aborted at that moment, and the winner goes
+on to write its answer. For a model that does not think, the first sample to finish (end of sequence or a stop
+string, not the token limit) wins. If every sample hits the token limit first (or ends inside its thinking), the
+first of those answers."""
 
 from __future__ import annotations
 

@@ -24,10 +24,10 @@ What is put into the data, and how:
 - **Doubt, and hesitation that grows with it**: before each step after the first, doubt sets in without a cause
   with probability `doubt` (0.2), and a slip (caught or not) brings it on for the steps after. Doubt shows before
   it acts: the first step in doubt starts with "Wait, check again:" re-checking an earlier step as written, as do
-  later steps with probability 0.5; every step in doubt is checked with probability 0.9, and at the end, with
-  probability 0.5, the whole work is re-read. A trace in doubt is longer and slips more often, and since the doubt
-  is written down before the slips it brings, a model that cannot tell its own slips still learns when it is likely
-  to slip: as in real reasoning models, long, hesitant traces are wrong more often.
+  later steps with probability `hesitate` (0.9); every step in doubt is checked with probability 0.9, and at the
+  end, with probability `reread` (0.9), the whole work is re-read. A trace in doubt is longer and slips more often,
+  and since the doubt is written down before the slips it brings, a model that cannot tell its own slips still
+  learns when it is likely to slip: as in real reasoning models, long, hesitant traces are wrong more often.
 - **No thinking** (`nothink` of the examples): the template's empty think block (enable_thinking=False), then the
   answer straight away.
 - **Cut thinking** (`cut` of the examples): the trace stops at a random character, the end marker follows (as a
@@ -55,6 +55,8 @@ class TraceConfig:
     catch: float = 0.6  # a check after a slip catches it, while calm
     doubtful_catch: float = 0.25  # ... once in doubt
     doubt: float = 0.2  # before each step after the first, doubt sets in without a cause
+    hesitate: float = 0.9  # a step in doubt (after the first) starts by re-checking an earlier one
+    reread: float = 0.9  # a trace that showed doubt re-reads all its work at the end
     nothink: float = 0.15
     cut: float = 0.1
 
@@ -96,7 +98,7 @@ def trace(problem: arith.Problem, rng: random.Random, cfg: TraceConfig = TraceCo
     lines: list[str] = []
     for i, (op, x) in enumerate(steps):
         doubtful = doubtful or bool(written) and rng.random() < cfg.doubt
-        if doubtful and (not shown or rng.random() < 0.5):  # doubt shows: an earlier step re-checked as written
+        if doubtful and (not shown or rng.random() < cfg.hesitate):  # doubt shows: an earlier step re-checked
             lines.append(CHECK_AGAIN + rng.choice(written) + " ok")
             shown = True
         right = _apply(op, value, x)
@@ -116,7 +118,7 @@ def trace(problem: arith.Problem, rng: random.Random, cfg: TraceConfig = TraceCo
         doubtful = doubtful or slip
         written.append(f"{value}{op}{x}={result}")
         value = result
-    if shown and rng.random() < 0.5:
+    if shown and rng.random() < cfg.reread:
         lines.append(CHECK_AGAIN + ", ".join(written) + " ok")
     return "\n".join(lines) + "\n", value
 
