@@ -1,12 +1,14 @@
 """How many tokens short-vote's aborted samples decode past the moment they should stop (docs/thinking.md).
 
-    python docs/measure/abort_lag.py --limit 24
+    python docs/measure/abort_lag.py
 
 short-m@32 on ponder-arith-think: when the m-th sample ends its thinking (its end marker written, after `stop`
 reasoning tokens) the other 32 - m samples are aborted. Decoding in step, each would have made exactly `stop` + 1
 tokens (its own token of that step included); the excess over that, per aborted sample, is the abort's lag.
-Measured with the problems run one at a time and all at once. Since the engine decides the race itself
-(SamplingParams.keep_first) it is 0; when short-vote aborted from its own loop, it was 1 to 7 tokens.
+Measured with the problems run one at a time and all at once: 8 problems, whose 256 samples fill the engine's 256
+rows, so that none waits to join (one that joins later has made fewer tokens when the race ends). Since the
+engine decides the race itself (SamplingParams.keep_first) it is 0; when short-vote aborted from its own loop, it
+was 1 to 2 tokens one at a time and 7 to 8 with 24 problems at once.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="ponder-arith-think")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--limit", type=int, default=24)
+    parser.add_argument("--limit", type=int, default=8)
     parser.add_argument("--budget", type=int, default=32)
-    parser.add_argument("--m", type=int, default=14)
+    parser.add_argument("--m", type=int, default=8)
     asyncio.run(main(parser.parse_args()))

@@ -77,3 +77,18 @@ def test_a_run_folder_resumes_only_the_same_run(tmp_path):
                             "--strategy", "single", "--out", str(tmp_path), "--json"], capture_output=True, text=True)
     assert again.returncode == 0 and json.loads(again.stdout)["problems_run_now"] == 0
     assert len((tmp_path / "records.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_models_identity_is_what_loading_reads_not_its_card(tmp_path):
+    import shutil
+
+    from ponder.eval.records import file_hashes
+    from ponder.models import resolve
+
+    folder = shutil.copytree(resolve("ponder-arith"), tmp_path / "model")
+    before = file_hashes(folder)
+    assert "model.safetensors" in before and "card.md" not in before
+    (folder / "card.md").write_text("a card rewritten")
+    assert file_hashes(folder) == before
+    (folder / "generation_config.json").write_text("{}")
+    assert file_hashes(folder) != before

@@ -244,7 +244,7 @@ class LLMEngine:
                 self.detokenizers.pop(seq.seq_id, None)
             request = seq.request
             if params.keep_first and not seq.ended and request.ended < params.keep_first and (
-                    closed or seq.finish_reason == "stop" and not seq.reasoning):
+                    closed or seq.finish_reason == "stop" and not seq.thinking and not seq.reasoning):
                 seq.ended, request.ended = True, request.ended + 1
                 if request.ended == params.keep_first:
                     decided.append(request)

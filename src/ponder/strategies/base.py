@@ -350,8 +350,9 @@ class Traces:
 
     def ended(self, key: tuple[int, int], event: SampleEvent) -> bool:
         """Whether the sample has ended as a race counts it (SamplingParams.keep_first): it has finished thinking,
-        or it stopped (end of sequence or a stop string) without having thought."""
-        return self.thought(key) or event.finish_reason == "stop" and not self.reasoning_tokens(key)
+        or it stopped (end of sequence or a stop string) without having been in a think block."""
+        return self.thought(key) or (event.finish_reason == "stop" and not self.reasoning_tokens(key)
+                                     and not self.streams[key[0]].opened)
 
     def reasoning_tokens(self, key: tuple[int, int]) -> int:
         """How many reasoning tokens the sample has written so far."""
