@@ -4,8 +4,7 @@ Each `submit` takes the next n scripted samples. The generator then runs in tick
 each tick every running sample emits its next token (one character of its text), a sample whose text is
 out, or that has just written one of its stop strings, finishes with "stop", and an aborted one ends with an
 "abort" event and no more tokens (with `keep_first`, the rest of a request abort in the tick its race is
-decided). Between ticks the
-strategy gets to react (read events, abort, submit more) before anything else happens.
+decided). Between ticks the strategy gets to react (read events, abort, submit more) before anything else happens.
 
 It thinks as ponder-arith-think does: its streams carry the reasoning markers <think> and </think>, a sample's
 text between them is its reasoning, and each event says whether its one token is a reasoning token (the markers
