@@ -45,6 +45,12 @@ class ReasoningMarkers:
         """Whether `prompt` ends inside an open think block (its chat template opened it)."""
         return prompt.rfind(self.start) > prompt.rfind(self.end)
 
+    def closes(self, tail: str, text: str) -> tuple[bool, str]:
+        """Whether streamed `text` completes the end marker (after `tail`, the characters before it where one may
+        have begun), and the new tail to pass with the next text."""
+        seen = tail + text
+        return self.end in seen, seen[max(0, len(seen) - len(self.end) + 1):]
+
     def split(self, text: str, opened: bool = False) -> tuple[str, str]:
         """(reasoning, content) of a completion; `opened`: its prompt opened the think block."""
         at = text.find(self.end)

@@ -173,8 +173,7 @@ class Race:
     think block, its stop)."""
 
     def __init__(self, keep: int, markers: ReasoningMarkers | None, opened: bool):
-        self.keep, self.opened = keep, opened
-        self.end = markers.end if markers is not None else None
+        self.keep, self.markers, self.opened = keep, markers, opened
         self.ended: set[int] = set()
         self._tail: dict[int, str] = {}  # each sample's last characters, where an end marker may have begun
 
@@ -183,10 +182,8 @@ class Race:
         if len(self.ended) >= self.keep or event.index in self.ended or event.finish_reason == "abort":
             return False
         closed = False
-        if self.end is not None:
-            seen = self._tail.get(event.index, "") + event.text
-            closed = self.end in seen
-            self._tail[event.index] = seen[max(0, len(seen) - len(self.end) + 1):]
+        if self.markers is not None:
+            closed, self._tail[event.index] = self.markers.closes(self._tail.get(event.index, ""), event.text)
         if closed or event.finish_reason == "stop" and not self.opened:
             self.ended.add(event.index)
         return len(self.ended) == self.keep

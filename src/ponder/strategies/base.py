@@ -330,12 +330,10 @@ class Traces:
         self.text.setdefault(key, []).append(event.text)
         self.logprobs.setdefault(key, []).extend(event.logprobs)
         self.reasoning[key] = self.reasoning.get(key, 0) + event.reasoning
-        end = stream.markers.end if stream.markers is not None else None
-        if end is not None and key not in self._thought:
-            seen = self._tail.get(key, "") + event.text
-            if end in seen:
+        if stream.markers is not None and key not in self._thought:
+            closed, self._tail[key] = stream.markers.closes(self._tail.get(key, ""), event.text)
+            if closed:
                 self._thought.add(key)
-            self._tail[key] = seen[max(0, len(seen) - len(end) + 1):]
         return key
 
     def thought(self, key: tuple[int, int]) -> bool:
