@@ -11,6 +11,7 @@ from test_cli import assert_one_line_error, ponder
 from ponder.eval.pool import summarize_pool
 from ponder.eval.records import PoolRecord
 from ponder.eval.summary import Summary
+from ponder.models import resolve
 from ponder.reasoning import ReasoningMarkers
 from ponder.strategies import Candidate, Result
 
@@ -122,7 +123,10 @@ def test_the_thinking_model_reports_its_reasoning_apart_from_its_answer(tmp_path
 
     common = ("eval", "--task", "arith", "--limit", "1", "--strategy", "vote", "--budget", "2", *think, "--json")
     free, capped, off = (json.loads(ponder(*common, *extra).stdout.splitlines()[0]) for extra in
-                         ((), ("--thinking-budget", "6"), ("--no-thinking",)))
+                         ((), ("--thinking-budget", "6"), ("--no-thinking", "--temperature", "0.5")))
+    shipped = json.loads((resolve("ponder-arith-think") / "generation_config.json").read_text())["temperature"]
+    assert free["temperature"] == capped["temperature"] == shipped != 0.7  # the model's own, unless one is given
+    assert off["temperature"] == 0.5
     for summary in (free, capped, off):
         assert summary["reasoning_tokens_per_problem"] + summary["answer_tokens_per_problem"] == \
             summary["tokens_generated_per_problem"]

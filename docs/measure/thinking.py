@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ponder.backends.base import SamplingParams, generate
 from ponder.backends.local import LocalGenerator
+from ponder.models import sampling_defaults
 from ponder.seeds import derive_seed
 from ponder.tasks import arith
 
@@ -94,8 +95,12 @@ def shorter_half(pools) -> tuple[float, float, int]:
 async def main(args) -> dict:
     problems = arith.problems(args.seed, args.limit)
     generator = LocalGenerator(args.model, seed=args.seed)
-    base = SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens)
-    report: dict = {"model": args.model, "seed": args.seed, "problems": len(problems), "temperature": args.temperature}
+    sampling = sampling_defaults(args.model)  # the model's own, as `ponder eval` samples; else SamplingParams'
+    if args.temperature is not None:
+        sampling["temperature"] = args.temperature
+    base = SamplingParams(max_tokens=args.max_tokens, **sampling)
+    report: dict = {"model": args.model, "seed": args.seed, "problems": len(problems), "temperature": base.temperature,
+                    **sampling}
 
     pool = await draw(generator, problems, replace(base, n=args.pool), "pool", args.seed)
     ratio = statistics.median(max(s["tokens"] for s in p) / max(1, min(s["tokens"] for s in p)) for p in pool)
@@ -175,7 +180,7 @@ if __name__ == "__main__":
     parser.add_argument("--model", default="ponder-arith-think")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--limit", type=int, default=300)
-    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--temperature", type=float, default=None, help="default: the model's, as ponder eval's")
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--pool", type=int, default=16, help="samples per problem of the pool")
     parser.add_argument("--out", default=None, help="write the report here (JSON)")

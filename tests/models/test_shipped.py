@@ -1,13 +1,14 @@
 """The shipped models: Hugging Face format, loadable by the Auto classes, small, and able to do the task."""
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from ponder.errors import ModelNotFoundError
-from ponder.models import LANGUAGE_MODELS, resolve
+from ponder.errors import InvalidArgumentError, ModelNotFoundError
+from ponder.models import LANGUAGE_MODELS, resolve, sampling_defaults
 from ponder.tasks import arith
 
 
@@ -81,3 +82,21 @@ def test_the_reward_model_loads_with_auto_classes_and_ranks_the_policys_right_sa
         labels += [arith.is_correct(s.text, problem) for s in samples]
     assert all(0 <= p <= 1 for p in scores) and 0 < sum(labels) < len(labels)
     assert auc(scores, labels) > 0.6  # held out at training: 0.73
+
+
+def test_sampling_defaults_come_from_the_models_generation_config(tmp_path):
+    """As vLLM's --generation-config auto: the sampling fields a model's generation_config.json sets, greedy where it
+    says do_sample false, nothing where it has no such file or is not on this machine."""
+    (tmp_path / "config.json").write_text("{}")
+    assert sampling_defaults(str(tmp_path)) == {}
+    qwen3 = {"do_sample": True, "temperature": 0.6, "top_p": 0.95, "top_k": 20, "eos_token_id": [151645]}
+    (tmp_path / "generation_config.json").write_text(json.dumps(qwen3))
+    assert sampling_defaults(str(tmp_path)) == {"temperature": 0.6, "top_p": 0.95, "top_k": 20}
+    (tmp_path / "generation_config.json").write_text(json.dumps({"do_sample": False, "temperature": 0.6}))
+    assert sampling_defaults(str(tmp_path)) == {"temperature": 0.0}
+    (tmp_path / "generation_config.json").write_text("{not json")
+    with pytest.raises(InvalidArgumentError, match="generation_config.json"):
+        sampling_defaults(str(tmp_path))
+    assert sampling_defaults("Qwen/Qwen3-8B") == {}  # a server's model name: the server applies its own
+    assert sampling_defaults("ponder-arith") == {}  # ponder's own default, 0.7, applies
+    assert set(sampling_defaults("ponder-arith-think")) == {"temperature"}

@@ -25,7 +25,7 @@ from ponder.reasoning import ReasoningMarkers
 from ponder.sampling import FinishReason, SampleEvent, SamplingParams
 
 __all__ = ["FinishReason", "Generation", "Generator", "Prompt", "Race", "Sample", "SampleEvent", "SamplingParams",
-           "Stream", "TokenUsage", "generate", "prompt_text"]
+           "Stream", "TokenUsage", "generate", "prompt_text", "reasoning_split"]
 
 Prompt = str | list[dict]
 
@@ -40,6 +40,19 @@ def prompt_text(tokenizer, prompt: Prompt, prefix: str = "", enable_thinking: bo
         raise InvalidArgumentError("enable_thinking=False needs chat messages: the chat template closes the think "
                                    "block (a text prompt is sent as it is)")
     return prompt + prefix
+
+
+def reasoning_split(generator, prompt: Prompt, enable_thinking: bool = True) -> tuple[ReasoningMarkers | None, bool]:
+    """How a completion of `prompt` by `generator` splits into reasoning and content: the generator's reasoning
+    markers (None: a model that does not think, or a generator that cannot say) and whether the rendered prompt
+    opened the think block (see ReasoningMarkers.split; a chat prompt without the model's template: not opened)."""
+    markers = getattr(generator, "markers", None)
+    if markers is None:
+        return None, False
+    tokenizer = getattr(generator, "tokenizer", None)
+    rendered = prompt_text(tokenizer, prompt, "", enable_thinking) if tokenizer is not None else \
+        prompt if isinstance(prompt, str) else ""
+    return markers, markers.opens(rendered)
 
 
 @dataclass

@@ -42,6 +42,11 @@ ANSWER_RESERVE_HELP = ("Tokens of --max-tokens kept for the answer: a thinking t
 MARKERS_HELP = ("START,END: the markers a thinking model writes its reasoning between, e.g. '<think>,</think>' "
                 "(default: the tokenizer's <think> and </think> where it has them as tokens; a model without "
                 "them does not think).")
+TEMPERATURE_HELP = ("Sampling temperature; 0 is greedy. Default: the model's own, where its generation_config.json "
+                    "sets one (as vLLM's --generation-config auto; ponder-arith-think: 0.8), else 0.7.")
+TOP_P_HELP = "Nucleus sampling: keep the most likely tokens up to this much probability. Default: the model's, else 1."
+TOP_K_HELP = "Keep only the k most likely tokens (0: all). Default: the model's, else 0."
+MIN_P_HELP = "Drop tokens less likely than this share of the most likely one. Default: the model's, else 0."
 OPTION_HELP = ("A strategy option, KEY=VALUE (repeatable), e.g. --option confidence=0.99 for adaptive-vote; "
                "STRATEGY.KEY=VALUE sets it for that strategy only (in a grid).")
 
@@ -60,13 +65,22 @@ def _runtime(choice, strategies: list[str], replicas: int | None = None, address
     return ReplicaPool(replicas, choice, strategies, plain=plain, address=address)
 
 
-def _thinking(thinking_budget: int | None = None, min_thinking_tokens: int | None = None, no_thinking: bool = False,
+def _sampling(model: str, backend: str = "local", max_tokens: int = 256, temperature: float | None = None,
+              top_p: float | None = None, top_k: int | None = None, min_p: float | None = None,
+              thinking_budget: int | None = None, min_thinking_tokens: int | None = None, no_thinking: bool = False,
               answer_reserve: int | None = None) -> dict:
-    """The SamplingParams fields of the thinking options given (those left out keep SamplingParams' defaults, and
-    stay out of a run folder's manifest, so a run of an earlier version resumes)."""
-    given = dict(thinking_budget=thinking_budget, min_thinking_tokens=min_thinking_tokens,
-                 enable_thinking=False if no_thinking else None, answer_reserve=answer_reserve)
-    return {key: value for key, value in given.items() if value is not None}
+    """The SamplingParams fields the command line asks for. Sampling: ponder's temperature 0.7, then what the
+    model's generation_config.json recommends (a local model), then the options given. Thinking: the options
+    given only (those left out keep SamplingParams' defaults and stay out of a run folder's manifest, so a run of
+    an earlier version resumes)."""
+    from ponder.models import sampling_defaults
+
+    given = dict(temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p, thinking_budget=thinking_budget,
+                 min_thinking_tokens=min_thinking_tokens, enable_thinking=False if no_thinking else None,
+                 answer_reserve=answer_reserve)
+    model_defaults = sampling_defaults(model) if backend == "local" else {}
+    return {"temperature": 0.7, "max_tokens": max_tokens, **model_defaults,
+            **{key: value for key, value in given.items() if value is not None}}
 
 
 def _markers(text: str | None):
@@ -76,9 +90,8 @@ def _markers(text: str | None):
     return ReasoningMarkers.parse(text) if text is not None else None
 
 
-def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens: int, options: list[str] | None = None,
-                     thinking: dict | None = None):
-    """The strategy's config (`thinking`: SamplingParams fields, see `_thinking`); every name and value checked
+def _strategy_config(strategy: str, budget: int, sampling: dict, options: list[str] | None = None):
+    """The strategy's config (`sampling`: SamplingParams fields, see `_sampling`); every name and value checked
     before a model is loaded."""
     from ponder.backends.base import SamplingParams
     from ponder.runtime import entry
@@ -95,9 +108,7 @@ def _strategy_config(strategy: str, budget: int, temperature: float, max_tokens:
             raise InvalidArgumentError(f"--option {option!r}: {only!r} is not a strategy")
         if not dot or only == strategy:
             parsed[key.replace("-", "_")] = value.strip()
-    config = StrategyConfig(budget=budget, sampling=SamplingParams(temperature=temperature, max_tokens=max_tokens,
-                                                                          **(thinking or {})),
-                            options=parsed)
+    config = StrategyConfig(budget=budget, sampling=SamplingParams(**sampling), options=parsed)
     config.parse(entry(strategy).options, strategy)  # a bad option is an error before any model loads
     return config
 

@@ -11,9 +11,10 @@ from typing import Optional
 import typer
 
 from ponder.cli.app import (ANSWER_RESERVE_HELP, BACKEND_HELP, DEVICE_HELP, DRAFT_HELP, MARKERS_HELP,
-                            MIN_THINKING_HELP, MODEL_HELP, NO_THINKING_HELP, OPTION_HELP, RAY_ADDRESS_HELP,
-                            REPLICAS_HELP, STRATEGY_HELP, THINKING_BUDGET_HELP, VERIFIER_HELP, _budgets, _markers,
-                            _runtime, _strategy_config, _thinking, app)
+                            MIN_P_HELP, MIN_THINKING_HELP, MODEL_HELP, NO_THINKING_HELP, OPTION_HELP,
+                            RAY_ADDRESS_HELP, REPLICAS_HELP, STRATEGY_HELP, TEMPERATURE_HELP, THINKING_BUDGET_HELP,
+                            TOP_K_HELP, TOP_P_HELP, VERIFIER_HELP, _budgets, _markers, _runtime, _sampling,
+                            _strategy_config, app)
 from ponder.errors import InvalidArgumentError
 from ponder.eval.records import open_run
 from ponder.eval.report import print_pool, print_summaries
@@ -31,7 +32,10 @@ def solve(
     model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
     draft: Optional[str] = typer.Option(None, help=DRAFT_HELP),
     seed: int = typer.Option(0, help="Sampling seed."),
-    temperature: float = typer.Option(0.7, help="Sampling temperature; 0 is greedy."),
+    temperature: Optional[float] = typer.Option(None, help=TEMPERATURE_HELP),
+    top_p: Optional[float] = typer.Option(None, help=TOP_P_HELP),
+    top_k: Optional[int] = typer.Option(None, help=TOP_K_HELP),
+    min_p: Optional[float] = typer.Option(None, help=MIN_P_HELP),
     max_tokens: int = typer.Option(256, help="The most tokens per sample."),
     thinking_budget: Optional[int] = typer.Option(None, help=THINKING_BUDGET_HELP),
     min_thinking_tokens: Optional[int] = typer.Option(None, help=MIN_THINKING_HELP),
@@ -52,8 +56,9 @@ def solve(
     from ponder.runtime import Choice, Runtime, entry
     from ponder.tasks.question import Question
 
-    thinking = _thinking(thinking_budget, min_thinking_tokens, no_thinking, answer_reserve)
-    config = _strategy_config(strategy, budget, temperature, max_tokens, option, thinking)
+    sampling = _sampling(model, backend, max_tokens, temperature, top_p, top_k, min_p, thinking_budget,
+                         min_thinking_tokens, no_thinking, answer_reserve)
+    config = _strategy_config(strategy, budget, sampling, option)
     markers = _markers(reasoning_markers)
     if not question.strip():
         raise InvalidArgumentError("the question is empty")
@@ -108,7 +113,10 @@ def evaluate(
     seed: int = typer.Option(0, help="Picks the problem set (arith) and seeds each problem's sampling."),
     model: str = typer.Option(DEFAULT_MODEL, help=MODEL_HELP),
     draft: Optional[str] = typer.Option(None, help=DRAFT_HELP),
-    temperature: float = typer.Option(0.7, help="Sampling temperature; 0 is greedy."),
+    temperature: Optional[float] = typer.Option(None, help=TEMPERATURE_HELP),
+    top_p: Optional[float] = typer.Option(None, help=TOP_P_HELP),
+    top_k: Optional[int] = typer.Option(None, help=TOP_K_HELP),
+    min_p: Optional[float] = typer.Option(None, help=MIN_P_HELP),
     max_tokens: int = typer.Option(256, help="The most tokens per sample."),
     thinking_budget: Optional[int] = typer.Option(None, help=THINKING_BUDGET_HELP),
     min_thinking_tokens: Optional[int] = typer.Option(None, help=MIN_THINKING_HELP),
@@ -151,9 +159,9 @@ def evaluate(
         raise InvalidArgumentError("--replicas runs --strategy grids; --pool draws its samples on one engine")
     modelled = {name: entry(name).model for name in strategies}  # reference asks no model: one budget, no options
     grid = [(name, b) for name in strategies for b in (budgets if modelled[name] else [1])]
-    thinking = _thinking(thinking_budget, min_thinking_tokens, no_thinking, answer_reserve)
-    configs = {(name, b): _strategy_config(name, b, temperature, max_tokens, option if modelled[name] else None,
-                                           thinking) for name, b in grid}
+    sampling = _sampling(model, backend, max_tokens, temperature, top_p, top_k, min_p, thinking_budget,
+                         min_thinking_tokens, no_thinking, answer_reserve)
+    configs = {(name, b): _strategy_config(name, b, sampling, option if modelled[name] else None) for name, b in grid}
     markers = _markers(reasoning_markers)
     for text in option or []:  # an option that no strategy of the grid would read is refused, not dropped
         target = text.partition("=")[0].strip().rpartition(".")[0]
@@ -165,14 +173,13 @@ def evaluate(
     if pool is not None:  # its sampling checked before anything loads, as the strategies' configs are
         from ponder.backends.base import SamplingParams
 
-        sampling = SamplingParams(temperature=temperature, max_tokens=max_tokens, **thinking)
+        pool_sampling = SamplingParams(**sampling)
     # every name and pairing checked before the run folder is written
     runtime = _runtime(Choice(backend, model, draft, verifier, device, seed, markers), strategies, replicas,
                        ray_address, plain=pool is not None)
     try:
         records = open_run(out, task=task, data=data, style=style, model=model if needs_model else None,
-                           draft=draft, temperature=temperature, max_tokens=max_tokens, seed=seed, verifier=verifier,
-                           backend=backend, **thinking,
+                           draft=draft, seed=seed, verifier=verifier, backend=backend, **sampling,
                            **({"reasoning_markers": reasoning_markers} if markers else {})) if out else None
     except BaseException:  # a folder of another run: the engines stop before the one-line error
         runtime.close()
@@ -199,7 +206,7 @@ def evaluate(
             if pool is not None:
                 from ponder.eval.pool import draw_pool
 
-                finished(draw_pool(task, problems, pool, runtime, sampling, records=records, progress=progress,
+                finished(draw_pool(task, problems, pool, runtime, pool_sampling, records=records, progress=progress,
                                    concurrency=concurrency, seed=seed, **meta))
         finally:
             if records is not None:
@@ -225,19 +232,13 @@ def winner(result, generator, problem, sampling) -> tuple[str, str]:
     """(reasoning, content) of the winning candidate, the first whose answer is the Result's: its text split with
     the generator's reasoning markers (a model that does not think, or a generator that cannot say: all content;
     no such candidate: both empty)."""
+    from ponder.backends.base import reasoning_split
+
     text = next((c.text for c in result.candidates if c.answer == result.answer), None)
     if text is None:
         return "", ""
-    markers = getattr(generator, "markers", None)
-    if markers is None:
-        return "", text
-    from ponder.backends.base import prompt_text
-
-    prompt = problem.prompt()
-    tokenizer = getattr(generator, "tokenizer", None)
-    rendered = prompt_text(tokenizer, prompt, "", sampling.enable_thinking) if tokenizer is not None else \
-        prompt if isinstance(prompt, str) else ""
-    return markers.split(text, markers.opens(rendered))
+    markers, opened = reasoning_split(generator, problem.prompt(), sampling.enable_thinking)
+    return ("", text) if markers is None else markers.split(text, opened)
 
 
 @app.command()
@@ -257,7 +258,8 @@ def demo(
     problems = tasks.load("arith", seed, limit)
     runs = [("single", 1), ("vote", budget), (early, budget)]
     with Runtime(Choice(model=model, seed=seed), [name for name, _ in runs]) as runtime:
-        summaries = [run_eval("arith", problems, name, runtime, _strategy_config(name, b, 0.7, 256), model=model)
+        sampling = _sampling(model)
+        summaries = [run_eval("arith", problems, name, runtime, _strategy_config(name, b, sampling), model=model)
                      for name, b in runs]
     print_summaries(summaries)
     single, vote, stop = summaries

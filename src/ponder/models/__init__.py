@@ -13,6 +13,10 @@ REWARD_MODELS = ("ponder-arith-orm",)  # sequence classifiers (verifiers/orm.py)
 SHIPPED = LANGUAGE_MODELS + REWARD_MODELS
 DEFAULT_MODEL = "ponder-arith"
 THINKING_MODEL = "ponder-arith-think"  # thinks in <think> ... </think>, then answers (make demo shows it)
+# a thinking model's median reasoning tokens a trace (its card), what a request's reasoning_effort is relative to;
+# a model not listed: TYPICAL_REASONING_TOKENS, a round figure for today's open reasoning models on hard problems
+TYPICAL_REASONING = {"ponder-arith-think": 44}
+TYPICAL_REASONING_TOKENS = 1024
 
 
 def resolve(model: str) -> Path:
@@ -25,6 +29,28 @@ def resolve(model: str) -> Path:
     if not (path / "config.json").is_file():
         raise ModelNotFoundError(f"model folder {str(path)!r} has no config.json (not a Hugging Face model)")
     return path
+
+
+SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "min_p")  # what a generation_config.json may set for sampling
+
+
+def sampling_defaults(model: str) -> dict:
+    """The sampling a model's authors recommend, from its generation_config.json (as vLLM's `--generation-config
+    auto` and transformers' `generate` read it; Qwen3 sets temperature 0.6, top_p 0.95, top_k 20): the fields of
+    SAMPLING_FIELDS it sets, temperature 0 where it says `do_sample: false`. {} for a model with no such file
+    or not on this machine (a server's model: the server applies its own)."""
+    try:
+        text = (resolve(model) / "generation_config.json").read_text()
+    except (ModelNotFoundError, OSError):
+        return {}
+    try:
+        config = json.loads(text)
+    except ValueError:
+        raise InvalidArgumentError(f"model {model!r}: generation_config.json is not valid JSON") from None
+    defaults = {key: config[key] for key in SAMPLING_FIELDS if config.get(key) is not None}
+    if config.get("do_sample") is False:
+        defaults["temperature"] = 0.0
+    return defaults
 
 
 def check_causal_lm(folder: str | Path) -> None:
