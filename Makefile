@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/lock.txt
 LATEST ?= .venv-latest
-# pytest's arguments for test and test-latest, e.g. make test PYTEST_ARGS="-q -x tests/engine"
-PYTEST_ARGS ?= -q
+# pytest's arguments for test and test-latest, e.g. make test PYTEST_ARGS="-q -x tests/engine". By default two
+# workers (pytest-xdist), each test file on one of them, so a file's module-scoped servers and models load once
+PYTEST_ARGS ?= -q -n 2 --dist loadfile
 
 # pip freeze, as a lock: every installed distribution (pip and setuptools too) but ponder itself, with local
 # version labels dropped (torch==2.13.0 matches this machine's 2.13.0+cpu wheel and PyPI's 2.13.0 alike)

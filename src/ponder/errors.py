@@ -24,6 +24,11 @@ class PonderError(Exception):
     exit_code = 1
     param: str | None = None  # the request field at fault, where one is
 
+    def __init__(self, message: str = "", param: str | None = None):
+        super().__init__(message)
+        if param is not None:
+            self.param = param
+
     def to_dict(self) -> dict:
         """The error in OpenAI's shape: {"message", "type", "param", "code"}."""
         return {"message": str(self), "type": self.kind, "param": self.param, "code": self.code}

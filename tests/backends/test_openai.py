@@ -6,7 +6,7 @@ import asyncio
 import pytest
 from conftest import serve
 
-from ponder.backends.base import SamplingParams
+from ponder.backends.base import SamplingParams, generate
 from ponder.errors import InvalidArgumentError
 from ponder.strategies import STRATEGIES, StrategyConfig
 from ponder.tasks import arith
@@ -144,3 +144,53 @@ def test_the_command_line_evaluates_and_serves_through_a_remote_server(remote):
         reply = openai.OpenAI(base_url=f"{front}/v1", api_key="-").chat.completions.create(
             model="vote@4/ponder-arith", messages=PROBLEMS[0].prompt(), seed=1)
         assert reply.model_extra["ponder"]["runs"][0]["samples"] == 4 and reply.usage.completion_tokens > 0
+
+
+@pytest.fixture(scope="module")
+def remote_think():
+    from ponder.backends.openai import OpenAIGenerator
+
+    for url in serve("--model", "ponder-arith-think"):
+        yield OpenAIGenerator(f"{url}/v1", "ponder-arith-think", chat_template="ponder-arith-think")
+
+
+def test_a_thinking_models_reasoning_over_http_splits_and_counts_as_here(remote_think):
+    """ponder serve sends the reasoning apart (`reasoning`, as vLLM does) and drops the markers; the backend puts them
+    back, so each sample's reasoning, content and reasoning tokens are those of the same sample drawn here, and a
+    race ends samples at their end markers."""
+    from ponder.backends.local import LocalGenerator
+
+    greedy = SamplingParams(temperature=0, max_tokens=160)
+    local = LocalGenerator("ponder-arith-think")
+    try:
+        for problem in PROBLEMS:
+            here, = asyncio.run(generate(local, problem.prompt(), greedy)).samples
+            there, = asyncio.run(generate(remote_think, problem.prompt(), greedy)).samples
+            assert (there.text, there.reasoning, there.content) == (here.text, here.reasoning, here.content)
+            assert there.reasoning_tokens == here.reasoning_tokens > 0 and "</think>" in there.text
+    finally:
+        local.close()
+    short = asyncio.run(STRATEGIES["short-vote"](PROBLEMS[0], remote_think, None,
+                                                 StrategyConfig(budget=8, options={"m": 3})))
+    assert short.stop_reason == "first_m_finished" and len(short.candidates) == 3
+    assert all(c.answer is not None and 0 < c.reasoning_tokens < c.tokens for c in short.candidates)
+
+
+def test_the_think_block_is_rebuilt_from_split_deltas_and_read_from_raw_ones():
+    """A server with a reasoning parser sends reasoning apart and no markers (put back: the end marker before the
+    answer's first text); one without sends the markers in the text. Either way the tokens between them, and only
+    those, are reasoning."""
+    from ponder.backends.openai import _Thinking
+    from ponder.reasoning import ReasoningMarkers
+
+    split = _Thinking(ReasoningMarkers(), "<think>")  # the chat template opened the block
+    assert [split.feed(r, t, 1) for r, t in [("23+", ""), ("15=38", ""), ("", ""), ("", "\n\nAnswer: 38"),
+                                             ("", "!")]] == \
+        [("23+", 1), ("15=38", 1), ("", 0), ("</think>\n\nAnswer: 38", 0), ("!", 0)]
+    unopened = _Thinking(ReasoningMarkers(), "")
+    assert unopened.feed("1+1=2", "Answer: 2", 2) == ("<think>1+1=2</think>Answer: 2", 1)
+    raw = _Thinking(ReasoningMarkers(), "")
+    assert [raw.feed("", t, 1) for t in ["<think>", "1+1", "=2", "</th", "ink>", "Answer: 2"]] == \
+        [("<think>", 0), ("1+1", 1), ("=2", 1), ("</th", 1), ("ink>", 0), ("Answer: 2", 0)]
+    continued = _Thinking(ReasoningMarkers(), "<think>1+1=2</think>")  # a partial answer past its think block
+    assert continued.feed("", "Answer: 2", 1) == ("Answer: 2", 0)

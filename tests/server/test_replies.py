@@ -3,9 +3,12 @@ request streamed give the same texts, finish and stop reasons, usage, logprobs a
 
 import asyncio
 import json
+import shutil
 
 import pytest
 
+from ponder.errors import InvalidArgumentError
+from ponder.models import TYPICAL_REASONING, resolve
 from ponder.runtime import Choice, Runtime
 from ponder.server import chat, completions
 from ponder.server.protocol import ChatCompletionRequest, CompletionRequest
@@ -58,10 +61,132 @@ def test_a_strategys_body_and_stream_agree_field_by_field(serving):
     assert [c["choices"][0]["text"] for c in decided] == [body["choices"][0]["text"]]
     assert decided[0]["ponder"] == {"runs_decided": 1} and body["choices"][0]["text"].endswith("Answer: 12")
     last = chunks[-1]
-    assert last["choices"] == [{"index": 0, "text": "", "finish_reason": "stop", "stop_reason": None}]
+    assert last["choices"] == [{"index": 0, "text": "", "finish_reason": "stop", "stop_reason": None,
+                                "logprobs": None}]
     assert body["choices"][0]["finish_reason"] == "stop" and body["choices"][0]["logprobs"] is None
     assert last["usage"] == body["usage"]  # the stream's runs are watched for progress; their tokens count the same
     assert body["usage"]["prompt_tokens"] == body["ponder"]["runs"][0]["tokens"]["prompt"] > 0
     for report in (last["ponder"], body["ponder"]):
         report["runs"][0].pop("wall_s")
     assert last["ponder"] == body["ponder"] and body["ponder"]["runs"][0]["samples"] == 3
+
+
+def test_sampling_a_request_leaves_out_is_the_models_own_else_openais(serving, tmp_path):
+    """As vLLM's --generation-config auto: temperature and top_p left out take the model's generation_config.json
+    (its top_k too), else OpenAI's 1 and 1; what a request gives wins."""
+    def sampling(serving, **fields):
+        request = ChatCompletionRequest(model=serving.model, messages=QUESTION, **fields)
+        return serving.plan(request, QUESTION, logprobs=None, max_tokens=None).config.sampling
+
+    assert (sampling(serving).temperature, sampling(serving).top_p) == (1.0, 1.0)
+    folder = tmp_path / "model"
+    shutil.copytree(resolve("ponder-arith"), folder)
+    (folder / "generation_config.json").write_text(json.dumps({"do_sample": True, "temperature": 0.6, "top_p": 0.95,
+                                                               "top_k": 20}))
+    with Runtime(Choice(model=str(folder)), plain=True) as runtime:
+        own = Serving(runtime, Limits())
+        assert (sampling(own).temperature, sampling(own).top_p, sampling(own).top_k) == (0.6, 0.95, 20)
+        given = sampling(own, temperature=0, top_p=0.5)
+        assert (given.temperature, given.top_p, given.top_k) == (0, 0.5, 20)
+
+
+THINK = [{"role": "user", "content": "Mia has 23 pens. She buys 15 more. How many pens does she have now?"}]
+
+
+@pytest.fixture(scope="module")
+def thinking():
+    with Runtime(Choice(model="ponder-arith-think"), plain=True) as runtime:
+        yield Serving(runtime, Limits())
+
+
+@pytest.mark.parametrize("model", ["ponder-arith-think", "vote@4/ponder-arith-think"])
+def test_a_thinking_models_reasoning_is_apart_from_its_answer_streamed_or_not(thinking, model):
+    """`reasoning` (vLLM's name) and `reasoning_content` (SGLang's, DeepSeek's) hold the think block, `content` the
+    answer alone; streamed deltas add up to the same; usage counts the engine's reasoning tokens, the same both ways."""
+    body, chunks = both(thinking, chat, ChatCompletionRequest, model=model, messages=THINK, seed=3)
+    message = body["choices"][0]["message"]
+    assert message["reasoning"] == message["reasoning_content"] and "=" in message["reasoning"]
+    assert "<think>" not in message["content"] + message["reasoning"] and "</think>" not in message["content"]
+    assert message["content"].strip().startswith("Answer:") and message["refusal"] is None
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert "".join(d.get("reasoning") or "" for d in deltas) == message["reasoning"]
+    assert "".join(d.get("reasoning_content") or "" for d in deltas) == message["reasoning"]
+    assert "".join(d.get("content") or "" for d in deltas) == message["content"]
+    progress = [c for c in chunks if not c["choices"]]  # a strategy's progress chunks carry no text at all
+    assert all(set(c) == {"id", "object", "created", "model", "choices", "ponder"} for c in progress)
+    usage = body["usage"]
+    reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+    assert chunks[-1]["usage"] == usage and 0 < reasoning < usage["completion_tokens"]
+    if model.startswith("vote"):  # every sample's reasoning, as the strategy counted it
+        assert reasoning == body["ponder"]["runs"][0]["tokens"]["reasoning"]
+    else:  # the engine's own count: the tokens inside the think block, not its markers
+        tokenizer = thinking.runtime.generator.tokenizer
+        assert reasoning == len(tokenizer.encode(message["reasoning"], add_special_tokens=False))
+
+
+def test_reasoning_effort_thinking_token_budget_and_enable_thinking_control_thinking(thinking):
+    def usage(**fields):
+        body, _ = both(thinking, chat, ChatCompletionRequest, model="ponder-arith-think", messages=THINK, seed=3,
+                       **fields)
+        return body["usage"]["completion_tokens_details"]["reasoning_tokens"], body["choices"][0]["message"]
+
+    none, message = usage(reasoning_effort="none")
+    assert none == 0 and message["reasoning"] is None and "Answer:" in message["content"]
+    assert usage(chat_template_kwargs={"enable_thinking": False})[0] == 0
+    assert usage(thinking_token_budget=3)[0] == 3
+    assert usage(reasoning_effort="minimal")[0] <= round(0.5 * TYPICAL_REASONING["ponder-arith-think"])
+    assert usage(reasoning_effort="high")[0] > none
+    hidden = usage(include_reasoning=False)[1]
+    assert "reasoning" not in hidden and "reasoning_content" not in hidden and "Answer:" in hidden["content"]
+
+
+@pytest.mark.parametrize("fields, param", [
+    ({"reasoning_effort": "high"}, "reasoning_effort"),  # ponder-arith does not think
+    ({"thinking_token_budget": 8}, "thinking_token_budget"),
+    ({"chat_template_kwargs": {"enable_thinking": False}}, "chat_template_kwargs.enable_thinking"),
+    ({"chat_template_kwargs": {"tools_in_user_message": True}}, "chat_template_kwargs.tools_in_user_message"),
+    ({"logit_bias": {"5": -100}}, "logit_bias"),
+    ({"presence_penalty": 0.5}, "presence_penalty"),
+    ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+    ({"response_format": {"type": "json_object"}}, "response_format"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+     "messages[0].content[0].type"),
+    ({"messages": [{"role": "tool", "content": "42", "tool_call_id": "a"}]}, "messages[0].role"),
+    ({"messages": [{"role": "user", "content": "7+5?", "name": "leo"}]}, "messages[0].name"),
+])
+def test_what_the_server_does_not_do_is_refused_naming_the_field(serving, fields, param):
+    request = ChatCompletionRequest(**{"model": "ponder-arith", "messages": QUESTION, **fields})
+    with pytest.raises(InvalidArgumentError) as caught:
+        asyncio.run(chat.create(serving, request))
+    assert caught.value.param == param and param.split("[")[0].split(".")[0] in str(caught.value)
+
+
+def test_content_parts_developer_messages_truncation_and_unknown_fields_are_honoured(serving):
+    """Text parts are joined (LangChain sends them); a developer or system message, which the shipped models'
+    template has no role for, goes before the first user message; top_k and min_p reach the sampler; neutral values
+    of fields ponder does not do are accepted; a field no endpoint reads is named in the report."""
+    request = ChatCompletionRequest(model="ponder-arith", top_k=5, min_p=0.1, presence_penalty=0, tool_choice="none",
+                                    logit_bias={}, colour="red", messages=[
+                                        {"role": "developer", "content": "Be brief."},
+                                        {"role": "user", "content": [{"type": "text", "text": "Leo has 7 apples."},
+                                                                     {"type": "text", "text": "How many?"}]}])
+    plan = serving.plan(request, chat.messages(serving, request), logprobs=None, max_tokens=None)
+    assert plan.prompt == [{"role": "user", "content": "Be brief.\n\nLeo has 7 apples.\nHow many?"}]
+    assert (plan.config.sampling.top_k, plan.config.sampling.min_p) == (5, 0.1)
+    body = asyncio.run(chat.create(serving, request))
+    assert body["ponder"]["unknown_fields"] == ["colour"] and "reasoning" not in body["choices"][0]["message"]
+
+
+def test_a_body_over_the_size_limit_is_413_before_it_is_read(serving):
+    from fastapi.testclient import TestClient
+
+    from ponder.server.app import create_app
+
+    small = Serving(serving.runtime, Limits(max_request_bytes=2_000))
+    client = TestClient(create_app(small))
+    long = client.post("/v1/chat/completions", json={"model": "ponder-arith", "messages": [
+        {"role": "user", "content": "7 " * 2_000}]})
+    assert long.status_code == 413 and long.json()["error"]["code"] == "request_too_large"
+    assert "--max-request-bytes" in long.json()["error"]["message"]
+    assert client.post("/v1/chat/completions", json={"model": "ponder-arith", "messages": QUESTION,
+                                                      "max_tokens": 4}).status_code == 200

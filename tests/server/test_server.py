@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -199,12 +200,12 @@ def test_overload_is_429_with_retry_after():
 
 
 def test_bench_server_reports_every_request():
-    proc = subprocess.run([sys.executable, "-m", "ponder.cli", "bench", "server", "--requests", "24", "--clients", "6",
+    proc = subprocess.run([sys.executable, "-m", "ponder.cli", "bench", "server", "--requests", "12", "--clients", "4",
                            "--server-model", "vote@2/ponder-arith", "--json"], capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout)
-    assert figures["answered"] == 24 and figures["lost"] == 0 and figures["statuses"] == {"200": 24}
+    assert figures["answered"] == 12 and figures["lost"] == 0 and figures["statuses"] == {"200": 12}
     assert 0 < figures["latency_p50_s"] <= figures["latency_p99_s"] and figures["generated_tokens_per_s"] > 0
     assert figures["server_memory_mb_before"] > 0 and figures["server_memory_mb_after"] > 0
 
@@ -281,3 +282,60 @@ def test_echo_scores_the_prompt(client):
                         ({"echo": True, "stream": True}, "echo is answered by a plain model")):
         with pytest.raises(openai.BadRequestError, match=needle):
             client.completions.create(model="ponder-arith", prompt=prompt, **bad)
+
+
+@pytest.fixture(scope="module")
+def thinking_client():
+    for url in serve("--model", "ponder-arith-think"):
+        yield openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0)
+
+
+@pytest.mark.parametrize("model", ["ponder-arith-think", "vote@8/ponder-arith-think"])
+def test_the_openai_client_reads_a_thinking_models_reasoning_apart_streamed_or_not(thinking_client, model):
+    """What the official client gets: the think block in `reasoning` and `reasoning_content`, only the answer in
+    `content`, the reasoning tokens in usage; streamed, the same text and the same usage for the same seed."""
+    whole = thinking_client.chat.completions.create(model=model, messages=QUESTION, seed=4)
+    message = whole.choices[0].message
+    assert message.model_extra["reasoning"] == message.model_extra["reasoning_content"] and \
+        "=" in message.model_extra["reasoning"]
+    assert message.content.strip().startswith("Answer:") and "think>" not in message.content
+    details = whole.usage.completion_tokens_details
+    assert 0 < details.reasoning_tokens < whole.usage.completion_tokens
+    chunks = list(thinking_client.chat.completions.create(model=model, messages=QUESTION, seed=4, stream=True))
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert "".join(d.content or "" for d in deltas) == message.content
+    assert "".join(d.model_extra.get("reasoning") or "" for d in deltas) == message.model_extra["reasoning"]
+    assert chunks[-1].usage == whole.usage
+    none, high = (thinking_client.chat.completions.create(model=model, messages=QUESTION, seed=4,
+                                                          reasoning_effort=effort).usage for effort in ("none", "high"))
+    assert none.completion_tokens_details.reasoning_tokens == 0 < high.completion_tokens_details.reasoning_tokens
+    assert none.completion_tokens < high.completion_tokens
+
+
+LONE = "\\ud800"  # a lone surrogate, as JSON escapes it: Python keeps it in a str, UTF-8 cannot encode it
+
+
+@pytest.mark.parametrize("route, body, param", [
+    ("chat", {"messages": [{"role": "user", "content": f"7+5{LONE}?"}]}, "messages[0].content"),
+    ("chat", {"messages": [{"role": "user", "content": [{"type": "text", "text": LONE}]}]},
+     "messages[0].content[0].text"),
+    ("chat", {"model": f"vote@2/{LONE}", "messages": [{"role": "user", "content": "7+5?"}]}, "model"),
+    ("chat", {"messages": [{"role": "user", "content": "7+5?"}], "stop": [LONE]}, "stop[0]"),
+    ("chat", {"messages": [{"role": "user", "content": "7+5?"}], "user": LONE, "stream": True}, "user"),
+    ("chat", {"messages": [{"role": "user", "content": "7+5?"}], "ponder": {"strategy": LONE}}, "ponder.strategy"),
+    ("chat", {"messages": [{"role": "user", "content": "7+5?"}], "colour": LONE}, "colour"),
+    ("completions", {"prompt": f"<s>{LONE}"}, "prompt"),
+    ("completions", {"prompt": "<s>", "stop": LONE, "stream": True}, "stop"),
+])
+def test_text_that_is_not_valid_unicode_is_a_400_naming_where(server, route, body, param):
+    """In every text field, streamed or not: one clear 400, before anything runs, and the server goes on."""
+    raw = "{" + ", ".join(f'"{k}": {json.dumps(v).replace(chr(92) * 2, chr(92))}'
+                          for k, v in {"model": "ponder-arith", **body}.items()) + "}"
+    request = urllib.request.Request(f"{server}/v1/{route.replace('chat', 'chat/completions')}", raw.encode(),
+                                     {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request)
+    assert caught.value.code == 400
+    error = json.loads(caught.value.read())["error"]
+    assert error["param"] == param and "not valid Unicode" in error["message"]
+    assert json.loads(urllib.request.urlopen(f"{server}/health").read()) == {"status": "ok"}

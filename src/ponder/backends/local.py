@@ -6,6 +6,7 @@ batches them step by step, so an evaluation that submits every problem together 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import transformers
@@ -14,6 +15,9 @@ from ponder.backends.base import Prompt, SamplingParams, Stream, TokenUsage, pro
 from ponder.engine import AsyncEngine, LLMEngine
 from ponder.models import DEFAULT_MODEL, resolve
 from ponder.reasoning import ReasoningMarkers
+
+
+LONG_PROMPT = 16_384  # characters: a longer prompt is tokenized in a thread (a 2 MB one takes seconds)
 
 
 class LocalGenerator:
@@ -52,7 +56,10 @@ class LocalGenerator:
 
     async def submit(self, prompt: Prompt, params: SamplingParams, prefix: str = "") -> Stream:
         text = prompt_text(self.tokenizer, prompt, "", params.enable_thinking)
-        ids = self.engine.engine.encode(text + prefix)
+        if len(text) + len(prefix) > LONG_PROMPT:  # tokenized beside the event loop, which serves every other request
+            ids = await asyncio.to_thread(self.engine.engine.encode, text + prefix)
+        else:
+            ids = self.engine.engine.encode(text + prefix)
         stream = await self.engine.submit(ids, params)
 
         async def abort(index: int | None) -> None:

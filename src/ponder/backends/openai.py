@@ -176,11 +176,15 @@ class OpenAIGenerator:
         The prompt tokens the server reports in its usage are added to `stream`'s account (and the generator's)."""
         # stop strings are matched here, not sent: servers do not all say which one ended a sample (llama.cpp
         # says only "stop"), and step-wise strategies must know a step's end from the answer's
+        # top_k and min_p are not OpenAI's, but vLLM, SGLang and llama.cpp read them
+        truncation = {key: value for key, value in (("top_k", params.top_k), ("min_p", params.min_p)) if value}
         common = dict(model=self.name, n=1, temperature=params.temperature, top_p=params.top_p,
-                      max_tokens=params.max_tokens, stream=True, extra_body=self.extra_body,
+                      max_tokens=params.max_tokens, stream=True, extra_body={**(self.extra_body or {}), **truncation}
+                      or None,
                       seed=None if params.seed is None else derive_seed(params.seed, index))
         generated, finish, stop_string, counted = 0, "abort", None, False
         stops = StopStrings(params.stop)
+        thinking = _Thinking(self.markers, (self.markers.start if stream.opened else "") + prefix)
         client, gate = self._connection()
         try:
             async with gate:
@@ -189,7 +193,7 @@ class OpenAIGenerator:
                     response = await client.completions.create(prompt=text, logprobs=params.logprobs, **common)
                 else:
                     if not params.enable_thinking:  # vLLM's and SGLang's way to the chat template
-                        common["extra_body"] = {**(self.extra_body or {}),
+                        common["extra_body"] = {**(common["extra_body"] or {}),
                                                 "chat_template_kwargs": {"enable_thinking": False}}
                     response = await client.chat.completions.create(
                         messages=prompt, logprobs=True, top_logprobs=params.logprobs or None, **common)
@@ -200,7 +204,7 @@ class OpenAIGenerator:
                             self.usage.add(prompt=chunk.usage.prompt_tokens)
                             counted = True
                         for choice in chunk.choices:
-                            event = _event(request_id, index, choice, params.logprobs)
+                            event = _event(request_id, index, choice, params.logprobs, thinking)
                             if event is not None:
                                 generated += event.tokens
                                 ready, stop_string = stops.feed(event)
@@ -235,19 +239,62 @@ class OpenAIGenerator:
                                      stop_string=stop_string if isinstance(stop_string, str) else None))
 
 
-def _event(request_id: int, index: int, choice, top: int) -> SampleEvent | None:
-    """A chunk's tokens as an event: their count and logprobs from the chunk's logprobs (one per token)."""
+def _event(request_id: int, index: int, choice, top: int, thinking: _Thinking) -> SampleEvent | None:
+    """A chunk's tokens as an event: their count and logprobs from the chunk's logprobs (one per token); a chat
+    delta's reasoning, where the server splits it off, put back in the text with the markers it removed."""
     if hasattr(choice, "delta"):  # chat
+        extra = choice.delta.model_extra or {}
+        reasoning = getattr(choice.delta, "reasoning", None) or extra.get("reasoning") or \
+            extra.get("reasoning_content") or ""
         text = choice.delta.content or ""
         entries = (choice.logprobs.content or []) if choice.logprobs else []
         logprobs = [e.logprob for e in entries]
         tops = [{t.token: t.logprob for t in e.top_logprobs} for e in entries] if top else None
     else:
-        text = choice.text or ""
+        reasoning, text = "", choice.text or ""
         logprobs = list(choice.logprobs.token_logprobs or []) if choice.logprobs else []
         tops = (list(choice.logprobs.top_logprobs) if top and choice.logprobs and choice.logprobs.top_logprobs
                 else None)  # keyed by token text over HTTP (the engine keys them by id): only values are read
-    if not text and not logprobs:
+    if not text and not reasoning and not logprobs:
         return None
     # token ids do not come over HTTP; a server that sends no logprobs: a chunk counts as one token
-    return SampleEvent(request_id, index, None, text, logprobs or [0.0], tops)
+    logprobs = logprobs or [0.0]
+    text, thought = thinking.feed(reasoning, text, len(logprobs))
+    return SampleEvent(request_id, index, None, text, logprobs, tops, reasoning=thought)
+
+
+class _Thinking:
+    """One sample's think block over HTTP: the raw text of each delta and how many of its tokens are reasoning.
+    A server with a reasoning parser (vLLM's `reasoning`, SGLang's `reasoning_content`) sends the reasoning apart
+    and drops the markers: they are put back (the end marker where the first delta after the reasoning comes), so
+    the sample splits as a local one does. A server without one sends the markers in the text: tokens between them
+    are reasoning (the markers themselves are not, as the engine counts them)."""
+
+    def __init__(self, markers: ReasoningMarkers, before: str):
+        self.markers = markers
+        self.thinking = markers.opens(before)  # inside the think block (`before`: what the sample continues)
+        self.ended = markers.end in before  # the think block has closed
+        self.parsed = False  # the server sends the reasoning apart
+        self.tail = ""  # the last characters, where a marker may have begun
+
+    def feed(self, reasoning: str, text: str, tokens: int) -> tuple[str, int]:
+        if reasoning or (self.parsed and self.thinking):  # split by the server
+            opening = "" if self.thinking or self.parsed else self.markers.start
+            self.parsed = self.thinking = True
+            if not text:  # (a delta with neither: the end marker's tokens, or text held back where one may begin)
+                return opening + reasoning, tokens if reasoning else 0
+            self.thinking, self.ended = False, True  # the answer begins: the end marker the server dropped is here
+            return opening + reasoning + self.markers.end + text, max(tokens - 1, 0) if reasoning else 0
+        if self.ended:
+            return text, 0
+        marker = self.markers.end if self.thinking else self.markers.start
+        seen = self.tail + text
+        self.tail = seen[max(0, len(seen) - len(marker) + 1):]
+        if marker not in seen:
+            return text, tokens if self.thinking else 0
+        if self.thinking:
+            self.thinking, self.ended = False, True
+        else:
+            self.thinking = True
+        self.tail = ""
+        return text, 0

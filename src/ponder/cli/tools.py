@@ -131,6 +131,8 @@ def serve(
     max_tokens: int = typer.Option(1024, help="The most tokens per sample one request may ask for."),
     max_running: int = typer.Option(64, help="Requests served at once (their samples share the engine's batch)."),
     max_queue: int = typer.Option(256, help="Requests waiting for a slot; one more gets 429 with Retry-After."),
+    max_request_bytes: int = typer.Option(8 * 2**20, help="The longest request body; a longer one gets 413 "
+                                          "before it is read."),
     backend: str = typer.Option("local", help=BACKEND_HELP + " With a URL, ponder serves MODEL from that server, "
                                 "adding its strategies in front."),
     replicas: Optional[int] = typer.Option(None, help=REPLICAS_HELP + " Each request goes to the replica with "
@@ -154,7 +156,7 @@ def serve(
 
     from ponder.runtime import Choice
 
-    limits = Limits(max_n, max_budget, max_tokens, max_running, max_queue)
+    limits = Limits(max_n, max_budget, max_tokens, max_running, max_queue, max_request_bytes)
     with _runtime(Choice(backend, model, device=device, seed=seed), [], replicas, ray_address, plain=True) as runtime:
         uvicorn.run(create_app(Serving(runtime, limits), api_key), host=host, port=port, log_level="warning")
 

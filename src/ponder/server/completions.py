@@ -25,10 +25,10 @@ class CompletionReply(Reply):
     object = "text_completion"
     chunk_object = "text_completion"
 
-    def text(self, text: str) -> dict:
+    def text(self, text: str, reasoning: str = "") -> dict:  # a text completion is not split: reasoning is ""
         return {"text": text}
 
-    def delta(self, text: str | None) -> dict:
+    def delta(self, text: str | None, reasoning: str = "") -> dict:
         return {"text": text or ""}
 
     def logprobs(self, tokens: Tokens, whole: bool) -> dict:
@@ -94,8 +94,8 @@ def _echoed(body: dict, echo: Echo) -> dict:
             choice["logprobs"] = merged | {"text_offset": _offsets(merged["tokens"])}
         choices.append(choice)
     spent = body["usage"]
-    return body | {"choices": choices, "usage": usage(spent["prompt_tokens"] + echo.tokens,
-                                                      spent["completion_tokens"])}
+    return body | {"choices": choices, "usage": usage(spent["prompt_tokens"] + echo.tokens, spent["completion_tokens"],
+                                                      spent["completion_tokens_details"]["reasoning_tokens"])}
 
 
 def _offsets(tokens: list[str]) -> list[int]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, AsyncIterator
 
 from ponder.errors import PonderError
 from ponder.live import Watched
+from ponder.reasoning import ReasoningParser
 from ponder.seeds import derive_seed
 from ponder.server.protocol import completion_id
 from ponder.strategies import Candidate, Result
@@ -41,19 +42,28 @@ class Started:
 @dataclass(frozen=True)
 class Tokens:
     """Tokens that sample `index` of a plain model added: their text, ids, logprobs and top logprobs (one dict per
-    token, empty where none were asked)."""
+    token, empty where none were asked); split where the plan splits (a thinking model's chat), the part of the text
+    that is reasoning and the part that is content (a marker split across tokens waits for its end: see
+    ReasoningParser), else all content."""
 
     index: int
     text: str
     ids: list[int]
     logprobs: list[float]
     top: list[dict[int, float]]
+    reasoning: str = ""
+    content: str | None = None  # None: the text, all of it
 
     @classmethod
     def joined(cls, index: int, pieces: list[Tokens]) -> Tokens:
         """A whole sample's tokens, from its pieces in order."""
         return cls(index, "".join(p.text for p in pieces), [t for p in pieces for t in p.ids],
-                   [lp for p in pieces for lp in p.logprobs], [top for p in pieces for top in p.top])
+                   [lp for p in pieces for lp in p.logprobs], [top for p in pieces for top in p.top],
+                   "".join(p.reasoning for p in pieces), "".join(p.answer for p in pieces))
+
+    @property
+    def answer(self) -> str:
+        return self.text if self.content is None else self.content
 
 
 @dataclass(frozen=True)
@@ -64,8 +74,9 @@ class Progress:
 @dataclass(frozen=True)
 class Decided:
     index: int
-    text: str
+    text: str  # the content of the run's chosen candidate
     runs_decided: int
+    reasoning: str = ""  # and its reasoning (a thinking model's chat)
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,7 @@ class Finished:
     prompt_tokens: int  # every sample's prompt, counted once per sample stream
     completion_tokens: int  # every token of every sample, the aborted ones' too
     report: dict  # ponder's account: the strategy, its budget and options, and per run what it did
+    reasoning_tokens: int = 0  # of completion_tokens, those inside think blocks
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,8 @@ async def events(serving: Serving, plan: Plan) -> AsyncIterator[Event]:
     try:
         async with contextlib.aclosing(source):
             async for event in source:
+                if isinstance(event, Finished) and plan.unknown:  # accepted, and named
+                    event = replace(event, report={**event.report, "unknown_fields": list(plan.unknown)})
                 yield event
     except PonderError as error:
         yield Failed(error)
@@ -111,20 +125,22 @@ async def _samples(serving: Serving, plan: Plan) -> AsyncIterator[Event]:
         yield Finished([Ending("length")] * plan.n, 0, 0, report)
         return
     params = replace(plan.config.sampling, n=plan.n, logprobs=plan.logprobs or 0)
+    parsers = {i: ReasoningParser(plan.markers, plan.opened) for i in range(plan.n)} if plan.markers else {}
     async with serving.slot():
         started = time.perf_counter()
         stream = await serving.runtime.generator.submit(plan.prompt, params)
         try:
             async for event in stream:
-                if event.tokens:  # its ids: [] from a remote backend, which sends text (logprobs are refused there)
+                split = parsers[event.index].feed(event.text, final=event.finished) if parsers else ("", None)
+                if event.tokens or any(split):  # ids: [] from a remote backend, which sends text (no logprobs)
                     yield Tokens(event.index, event.text, event.token_ids or [], event.logprobs,
-                                 event.top_logprobs or [{} for _ in range(event.tokens)])
+                                 event.top_logprobs or [{} for _ in range(event.tokens)], *split)
         finally:  # counted whether the samples finished or were cut off
             await asyncio.shield(stream.abort())
             serving.metrics.done(stream.usage.prompt, stream.usage.generated, time.perf_counter() - started)
     endings = [Ending(_finish(stream.finish_reasons.get(i, "stop")), stream.stop_strings.get(i))
                for i in range(plan.n)]
-    yield Finished(endings, stream.usage.prompt, stream.usage.generated, report)
+    yield Finished(endings, stream.usage.prompt, stream.usage.generated, report, stream.usage.reasoning)
 
 
 async def _runs(serving: Serving, plan: Plan) -> AsyncIterator[Event]:
@@ -147,7 +163,10 @@ async def _runs(serving: Serving, plan: Plan) -> AsyncIterator[Event]:
                 for task in done:
                     i, result = task.result()
                     results[i] = result
-                    yield Decided(i, _chosen(result).text, sum(r is not None for r in results))
+                    text = _chosen(result).text
+                    reasoning, content = ReasoningParser(plan.markers, plan.opened).feed(text, final=True) \
+                        if plan.markers else ("", text)  # split as a plain model's stream is
+                    yield Decided(i, content, sum(r is not None for r in results), reasoning)
         finally:  # decided, failed or cut off: no run outlives its request
             for run in runs:
                 run.cancel()
@@ -157,7 +176,7 @@ async def _runs(serving: Serving, plan: Plan) -> AsyncIterator[Event]:
     report = {"strategy": plan.route.strategy, "budget": plan.config.budget, "options": dict(plan.config.options),
               "runs": [{"answer": None if r.answer is None else str(r.answer), "samples": r.samples, "votes": r.votes,
                         "stop_reason": r.stop_reason, "tokens": r.tokens, "wall_s": r.wall_s} for r in results]}
-    yield Finished(endings, *_spent(results), report)
+    yield Finished(endings, *_spent(results), report, sum(r.tokens.get("reasoning", 0) for r in results))
 
 
 async def _run(serving: Serving, plan: Plan, i: int, watched: Watched) -> tuple[int, Result]:

@@ -25,18 +25,61 @@ class PonderOptions(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class ContentPart(BaseModel):
+    """A part of a message's content (`[{"type": "text", "text": "..."}]`, as LangChain and the openai SDK send it):
+    text parts are joined; any other kind (an image, audio, a file) is refused by `Message.text`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = None
+
+
 class Message(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str
+    """A chat message; a field beyond its role and content (`name`, `tool_calls`, ...) is kept to be refused by
+    name (chat.messages), as no chat template here reads one."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self, param: str) -> str:
+        """The content as one text: text parts joined by newlines, as vLLM joins them; any other part, a 400
+        naming it (`param`: where this message is in the request)."""
+        if isinstance(self.content, str) or self.content is None:
+            return self.content or ""
+        for j, part in enumerate(self.content):
+            if part.type != "text" or part.text is None:
+                raise InvalidArgumentError(f"{param}.content[{j}]: a {part.type!r} part; this model reads text parts "
+                                           "only", param=f"{param}.content[{j}].type")
+        return "\n".join(part.text for part in self.content)
+
+
+# fields of OpenAI's and vLLM's requests that ponder does not do (yet): refused with a 400 naming the field unless
+# they ask for nothing (the values here), never ignored
+NEUTRAL: dict[str, tuple] = {
+    "logit_bias": (None, {}), "presence_penalty": (None, 0), "frequency_penalty": (None, 0),
+    "repetition_penalty": (None, 1), "min_tokens": (None, 0), "stop_token_ids": (None, []),
+    "response_format": (None, {"type": "text"}), "tools": (None, []), "tool_choice": (None, "none", "auto"),
+    "functions": (None, []), "function_call": (None, "none", "auto"), "parallel_tool_calls": (None, True, False),
+    "best_of": (None, 1), "suffix": (None, ""), "modalities": (None, ["text"]), "audio": (None,),
+    "prediction": (None,), "web_search_options": (None,),
+}
 
 
 class SamplingRequest(BaseModel):
-    """What chat and text completions share."""
+    """What chat and text completions share. A field no endpoint reads is kept (`model_extra`) and named in the
+    reply's `ponder` report as unknown, as vLLM accepts and names them."""
+
+    model_config = ConfigDict(extra="allow")
 
     model: str = Field(examples=["ponder-arith", "vote@2/ponder-arith", "adaptive-vote@2/ponder-arith"])
     n: int = Field(1, ge=1)
-    temperature: float = Field(1.0, ge=0, le=2)
-    top_p: float = Field(1.0, gt=0, le=1)
+    temperature: float | None = Field(None, ge=0, le=2)  # None: the model's own (generation_config.json), else 1
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=-1)  # vLLM's: -1 and 0 keep every token
+    min_p: float | None = Field(None, ge=0, lt=1)
     max_tokens: int | None = Field(None, ge=1)
     stop: str | list[str] | None = None
     seed: int | None = None
@@ -44,13 +87,46 @@ class SamplingRequest(BaseModel):
     stream: bool = False
     user: str | None = None
     ponder: PonderOptions | None = None
+    logit_bias: dict[str, float] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    repetition_penalty: float | None = None
+    min_tokens: int | None = None
+    stop_token_ids: list[int] | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    best_of: int | None = None
+    suffix: str | None = None
+    modalities: list[str] | None = None
+    audio: dict[str, Any] | None = None
+    prediction: dict[str, Any] | None = None
+    web_search_options: dict[str, Any] | None = None
+    stream_options: dict[str, Any] | None = None  # a stream's last chunk always carries the usage
+
+    def refused(self) -> str | None:
+        """The first field set that ponder does not do (NEUTRAL), or None."""
+        return next((name for name, neutral in NEUTRAL.items() if getattr(self, name) not in neutral), None)
+
+    def unknown(self) -> list[str]:
+        """The fields sent that no endpoint reads."""
+        return sorted(self.model_extra or {})
 
 
 class ChatCompletionRequest(SamplingRequest):
     messages: list[Message] = Field(min_length=1)
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)  # reasoning and answer tokens together, as OpenAI's
+    # a thinking model's thinking: an effort (a budget relative to its typical trace; "none": no thinking), vLLM's
+    # budget in tokens, or Qwen3's switch; include_reasoning=False leaves the reasoning out of the reply (vLLM's)
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
+    thinking_token_budget: int | None = Field(None, ge=0)
+    chat_template_kwargs: dict[str, Any] | None = None
+    include_reasoning: bool = True
 
 
 class CompletionRequest(SamplingRequest):
@@ -58,6 +134,26 @@ class CompletionRequest(SamplingRequest):
     logprobs: int | None = Field(None, ge=0, le=20)
     max_tokens: int | None = Field(16, ge=0)  # the completions API's own default; 0 with echo: score the prompt
     echo: bool = False  # the prompt goes before the text (with logprobs: its tokens' logprobs too)
+
+
+def invalid_text(value: Any, path: str = "") -> str | None:
+    """Where in a request body (`messages[0].content`) text is not valid Unicode, or None. JSON can carry a lone
+    surrogate (`"\\ud800"`), which Python keeps in a str but no tokenizer or UTF-8 encoder takes."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "body"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = invalid_text(key, path) or invalid_text(item, f"{path}.{key}" if path else str(key))
+            if where:
+                return where
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if where := invalid_text(item, f"{path}[{i}]"):
+                return where
+    return None
 
 
 def completion_id(kind: str) -> str:

@@ -38,12 +38,12 @@ class Reply(ABC):
         return []
 
     @abstractmethod
-    def text(self, text: str) -> dict:
-        """A whole choice's text."""
+    def text(self, text: str, reasoning: str = "") -> dict:
+        """A whole choice's text (a thinking model's chat: its content, and its reasoning apart)."""
 
     @abstractmethod
-    def delta(self, text: str | None) -> dict:
-        """A chunk's text (None: the closing chunk, which carries none)."""
+    def delta(self, text: str | None, reasoning: str = "") -> dict:
+        """A chunk's text (None: the closing chunk, which carries none), and reasoning as `text`."""
 
     @abstractmethod
     def logprobs(self, tokens: Tokens, whole: bool) -> dict:
@@ -52,20 +52,23 @@ class Reply(ABC):
     async def body(self, events: AsyncIterator[Event]) -> dict:
         """The response once the request is finished: each choice's text (and logprobs, if asked)."""
         texts: dict[int, list[str]] = {i: [] for i in range(self.plan.n)}
+        reasoning: dict[int, list[str]] = {i: [] for i in range(self.plan.n)}
         tokens: dict[int, list[Tokens]] = {i: [] for i in range(self.plan.n)}
         async for event in events:
             match event:
                 case Tokens():
-                    texts[event.index].append(event.text)
+                    texts[event.index].append(event.answer)
+                    reasoning[event.index].append(event.reasoning)
                     tokens[event.index].append(event)
                 case Decided():
                     texts[event.index].append(event.text)
+                    reasoning[event.index].append(event.reasoning)
                 case Failed():
                     raise event.error
                 case Finished():
                     finished = event
         asked = self.plan.logprobs is not None
-        choices = [{"index": i, **self.text("".join(texts[i])), **_ending(ending),
+        choices = [{"index": i, **self.text("".join(texts[i]), "".join(reasoning[i])), **_ending(ending),
                     "logprobs": self.logprobs(Tokens.joined(i, tokens[i]), whole=True) if asked else None}
                    for i, ending in enumerate(finished.endings)]
         return self._head(self.object) | {"choices": choices, **_account(finished)}
@@ -89,27 +92,29 @@ class Reply(ABC):
                 opening = self.opening(event.n)
                 return _sse(head | {"choices": opening}) if opening else None
             case Tokens():
-                choice = {"index": event.index, **self.delta(event.text), "finish_reason": None}
-                if self.plan.logprobs is not None:
-                    choice["logprobs"] = self.logprobs(event, whole=False)
+                choice = {"index": event.index, **self.delta(event.answer, event.reasoning), "finish_reason": None,
+                          "logprobs": None if self.plan.logprobs is None else self.logprobs(event, whole=False)}
                 return _sse(head | {"choices": [choice]})
             case Progress(report=None):  # an SSE comment, which clients ignore: written to learn the client is there
                 return ": deciding\n\n"
             case Progress():
                 return _sse(head | {"choices": [], "ponder": event.report})
             case Decided():
-                choice = {"index": event.index, **self.delta(event.text), "finish_reason": None}
+                choice = {"index": event.index, **self.delta(event.text, event.reasoning), "finish_reason": None,
+                          "logprobs": None}
                 return _sse(head | {"choices": [choice], "ponder": {"runs_decided": event.runs_decided}})
             case Finished():
-                return _sse(head | {"choices": [{"index": i, **self.delta(None), **_ending(ending)}
+                return _sse(head | {"choices": [{"index": i, **self.delta(None), **_ending(ending), "logprobs": None}
                                                 for i, ending in enumerate(event.endings)], **_account(event)})
 
     def _head(self, kind: str) -> dict:
         return {"id": self.id, "object": kind, "created": self.created, "model": self.plan.model}
 
 
-def usage(prompt: int, completion: int) -> dict:
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+def usage(prompt: int, completion: int, reasoning: int = 0) -> dict:
+    """OpenAI's usage; `reasoning`: of the completion tokens, those a thinking model spent inside think blocks."""
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "completion_tokens_details": {"reasoning_tokens": reasoning}}
 
 
 def _ending(ending: Ending) -> dict:
@@ -118,7 +123,8 @@ def _ending(ending: Ending) -> dict:
 
 def _account(finished: Finished) -> dict:
     """What the request spent, and ponder's report of it."""
-    return {"usage": usage(finished.prompt_tokens, finished.completion_tokens), "ponder": finished.report}
+    return {"usage": usage(finished.prompt_tokens, finished.completion_tokens, finished.reasoning_tokens),
+            "ponder": finished.report}
 
 
 def _sse(data: dict) -> str:

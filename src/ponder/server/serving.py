@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from ponder.backends.base import Prompt, SamplingParams
+from ponder.backends.base import Prompt, SamplingParams, reasoning_split
 from ponder.errors import InvalidArgumentError, ModelNotFoundError, OverloadedError
+from ponder.models import sampling_defaults
+from ponder.reasoning import ReasoningMarkers
 from ponder.runtime import Runtime, known_verifier
 from ponder.server.metrics import Metrics
-from ponder.server.protocol import Route, SamplingRequest, parse_model
+from ponder.server.protocol import NEUTRAL, Route, SamplingRequest, parse_model
 from ponder.strategies import StrategyConfig
 from ponder.verifiers import VERIFIERS
 
@@ -31,6 +33,7 @@ class Limits:
     max_tokens: int = 1024
     max_running: int = 64  # requests served at once (their samples share the engine's batch)
     max_queue: int = 256  # requests waiting for a slot; one more is refused with 429
+    max_request_bytes: int = 8 * 2**20  # a request body longer than this: 413, before it is read
 
     def __post_init__(self):
         for name, value in vars(self).items():
@@ -52,6 +55,10 @@ class Plan:
         n: the choices: independent runs of the strategy, or the plain model's samples of one prompt.
         logprobs: top logprobs per token asked (0: the chosen token's alone); None: no logprobs.
         generates: False where max_tokens=0 (a completion's echo scores the prompt and generates nothing).
+        markers, opened: how each sample splits into reasoning and content (chat with a thinking model; None: no
+            split, the text is all content) and whether the prompt opened the think block.
+        reasoning: whether the reply carries the reasoning (as `reasoning` and `reasoning_content`).
+        unknown: the request's fields that no endpoint reads, named in the reply's report.
     """
 
     model: str
@@ -62,6 +69,10 @@ class Plan:
     n: int
     logprobs: int | None = None
     generates: bool = True
+    markers: ReasoningMarkers | None = None
+    opened: bool = False
+    reasoning: bool = False
+    unknown: tuple[str, ...] = ()
 
 
 class Serving:
@@ -71,15 +82,27 @@ class Serving:
     def __init__(self, runtime: Runtime, limits: Limits = Limits()):
         self.runtime = runtime
         self.model = runtime.choice.model
+        # a field a request leaves out: the model's generation_config.json (vLLM's --generation-config auto), else
+        # OpenAI's default; a server behind this one (--backend) is asked for OpenAI's and applies its own
+        self.defaults = {"temperature": 1.0, "top_p": 1.0,
+                         **(sampling_defaults(self.model) if not runtime.choice.remote else {})}
         self.limits = limits
         self.metrics = Metrics(self)
         self.waiting = 0  # requests queued for a slot
         self._slots = asyncio.Semaphore(limits.max_running)
 
-    def plan(self, request: SamplingRequest, prompt: Prompt, *, logprobs: int | None,
-             max_tokens: int | None) -> Plan:
+    def plan(self, request: SamplingRequest, prompt: Prompt, *, logprobs: int | None, max_tokens: int | None,
+             thinking: dict | None = None, reasoning: bool | None = None) -> Plan:
         """`request` checked against the served model, the strategy registry and the limits; `prompt`, `logprobs`
-        and `max_tokens` as its endpoint reads them. A bad request fails here, before a stream starts."""
+        and `max_tokens` as its endpoint reads them, `thinking` its SamplingParams fields of thinking control;
+        `reasoning`: split a thinking model's samples into reasoning and content, and reply with the reasoning
+        (True) or without it (False); None: no split (text completions). A bad request fails here, before a stream
+        starts."""
+        refused = request.refused()
+        if refused is not None:
+            neutral = [repr(value) for value in NEUTRAL[refused] if value is not None]
+            raise InvalidArgumentError(f"{refused}: this server does not do it; leave it out" +
+                                       (f" or send {' or '.join(neutral)}" if neutral else ""), param=refused)
         route = parse_model(request.model)
         options = request.ponder
         if options is not None:
@@ -114,13 +137,25 @@ class Serving:
             if value > limit:
                 raise InvalidArgumentError(f"{name}={value} is over this server's limit of {limit}")
         stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
-        sampling = SamplingParams(temperature=request.temperature, top_p=request.top_p,
+        given = {key: value for key in ("temperature", "top_p", "top_k", "min_p")
+                 if (value := getattr(request, key)) is not None}
+        if given.get("top_k") == -1:  # vLLM's "every token"
+            given["top_k"] = 0
+        if self.runtime.choice.remote and (thinking or {}).get("thinking_budget") is not None:
+            param = "reasoning_effort" if getattr(request, "reasoning_effort", None) else "thinking_token_budget"
+            raise InvalidArgumentError(f"{param}: a thinking budget is kept by ponder's own engine; the server behind "
+                                       "this one (--backend) is not sent one", param=param)
+        sampling = SamplingParams(**{**self.defaults, **given, **(thinking or {})},
                                   max_tokens=max(tokens, 1),  # with max_tokens=0 nothing samples (`generates`)
                                   stop=stop, seed=request.seed, ignore_eos=request.ignore_eos)
         config = StrategyConfig(budget=route.budget, sampling=sampling, options=options.options if options else {})
         if route.strategy is not None:
             config.parse(declared.options, route.strategy)  # a bad option: a 400 now, not an error mid-stream
-        return Plan(request.model, route, config, verifier, prompt, request.n, logprobs, generates=tokens > 0)
+        markers, opened = (None, False) if reasoning is None else \
+            reasoning_split(self.runtime.generator, prompt, sampling.enable_thinking)
+        return Plan(request.model, route, config, verifier, prompt, request.n, logprobs, generates=tokens > 0,
+                    markers=markers, opened=opened, reasoning=bool(reasoning) and markers is not None,
+                    unknown=tuple(request.unknown()))
 
     def admit(self) -> None:
         """A 429 where every slot is busy and the queue is full (before a stream starts, so it is a status)."""
