@@ -1,4 +1,5 @@
-"""The live view of `ponder solve` in a terminal: every sample as it grows, and the vote tally so far.
+"""The live view of `ponder solve` in a terminal: every sample as it grows (a thinking model's text dimmed while
+it thinks, plain once it answers), and the vote tally so far.
 
 `Watched` wraps any Generator and sees every event of every stream a strategy opens, so the view works for
 every strategy without the strategies knowing about it; outside a `with` block it only keeps count (the
@@ -29,7 +30,10 @@ class Watched:
 
     async def submit(self, prompt: Prompt, params: SamplingParams, prefix: str = "") -> Stream:
         inner = await self.generator.submit(prompt, params, prefix)
-        rows = [{"text": prefix, "tokens": 0, "state": "running"} for _ in range(inner.n)]
+        thinking = inner.markers is not None and inner.markers.opens(
+            (inner.markers.start if inner.opened else "") + prefix)
+        rows = [{"text": prefix, "tokens": 0, "state": "running", "thinking": thinking, "tail": ""}
+                for _ in range(inner.n)]
         self.samples += rows
 
         async def events():
@@ -38,6 +42,9 @@ class Watched:
                 row = rows[event.index]
                 row["text"] += event.text
                 row["tokens"] += event.tokens
+                if row["thinking"]:  # until its end marker: a scan of the new text only, not of the whole
+                    closed, row["tail"] = inner.markers.closes(row["tail"], event.text)
+                    row["thinking"] = not closed
                 if event.finished:
                     row["state"] = event.finish_reason
                     if event.finish_reason != "abort":  # read once, not at every refresh
@@ -84,6 +91,7 @@ class Watched:
 
     def _render(self):
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=self.title, expand=True)
         for column, kwargs in (("#", {"justify": "right"}), ("state", {}), ("tokens", {"justify": "right"}),
@@ -94,8 +102,9 @@ class Watched:
         for i, row in enumerate(self.samples[first:], first):
             answer = row.get("answer")
             style = {"running": "cyan", "abort": "dim"}.get(row["state"], "")
-            table.add_row(str(i), row["state"], str(row["tokens"]), "" if answer is None else str(answer),
-                          row["text"].replace("\n", " | ")[-80:], style=style)
+            latest = Text(row["text"].replace("\n", " | ")[-80:], style="dim italic" if row["thinking"] else "")
+            table.add_row(str(i), "thinking" if row["thinking"] and row["state"] == "running" else row["state"],
+                          str(row["tokens"]), "" if answer is None else str(answer), latest, style=style)
         votes = ", ".join(f"{a}: {n}" for a, n in list(tally.items())[:6]) or "none yet"
         table.caption = f"{len(self.samples)} samples started; votes {votes}"
         return table

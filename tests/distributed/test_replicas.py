@@ -84,9 +84,9 @@ def test_serve_dispatches_requests_to_its_replicas():
         assert all(r.model_extra["ponder"]["runs"][0]["answer"] == "38" for r in replies)
         assert all(r.model_extra["ponder"]["runs"][0]["samples"] == 4 for r in replies)
         chunks = list(client.chat.completions.create(model="ponder-arith", messages=question, stream=True, n=2,
-                                                     temperature=0))  # a plain model: streamed from a replica
+                                                     temperature=0, stream_options={"include_usage": True}))
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices and c.choices[0].index == 0)
-        assert text.endswith("Answer: 38") and chunks[-1].usage.completion_tokens > 10
+        assert text.endswith("Answer: 38") and chunks[-1].usage.completion_tokens > 10  # streamed from a replica
         prompt = f"<s><|user|>{question[0]['content']}<|assistant|>23+15=38"  # scored by a replica
         scored = client.completions.create(model="ponder-arith", prompt=prompt, echo=True, logprobs=0, max_tokens=0)
         assert "".join(scored.choices[0].logprobs.tokens) == prompt

@@ -24,14 +24,19 @@ def serving():
 
 
 def both(serving, endpoint, request_type, **fields) -> tuple[dict, list[dict]]:
-    """The body of the request, and the chunks of the same request streamed (after checking it ends in [DONE])."""
+    """The body of the request, and the chunks of the same request streamed with its usage asked
+    (`stream_options.include_usage`), after checking that it ends in the usage chunk, then [DONE]."""
     async def answer():
         body = await endpoint.create(serving, request_type(**fields))
-        lines = [line async for line in await endpoint.create(serving, request_type(**fields, stream=True))]
-        return body, lines
-    body, lines = asyncio.run(answer())
-    assert lines[-1] == "data: [DONE]\n\n"
-    return body, [json.loads(line.removeprefix("data: ")) for line in lines[:-1] if line.startswith("data: ")]
+        streamed = request_type(**fields, stream=True, stream_options={"include_usage": True})
+        return body, "".join([line async for line in await endpoint.create(serving, streamed)])
+    body, text = asyncio.run(answer())
+    events = [event for event in text.split("\n\n") if event.startswith("data: ")]
+    assert events[-1] == "data: [DONE]"
+    chunks = [json.loads(event.removeprefix("data: ")) for event in events[:-1]]
+    assert chunks[-1]["choices"] == [] and set(chunks[-1]) == {"id", "object", "created", "model", "choices", "usage"}
+    assert all("usage" not in chunk for chunk in chunks[:-1])
+    return body, chunks
 
 
 def test_a_plain_models_body_and_stream_agree_field_by_field(serving):
@@ -46,10 +51,10 @@ def test_a_plain_models_body_and_stream_agree_field_by_field(serving):
         assert [e["token"] for e in streamed] == [e["token"] for e in choice["logprobs"]["content"]]
         assert [e["logprob"] for e in streamed] == pytest.approx([e["logprob"] for e in choice["logprobs"]["content"]],
                                                                   abs=1e-3)
-    last = chunks[-1]
+    last = chunks[-2]  # the finish reasons and the report; then the usage alone
     assert [(c["finish_reason"], c["stop_reason"]) for c in last["choices"]] == \
         [(c["finish_reason"], c["stop_reason"]) for c in body["choices"]] == [("stop", "\n")] * 2
-    assert last["usage"] == body["usage"] and body["usage"]["completion_tokens"] == 2 * len("7+5=12\n")
+    assert chunks[-1]["usage"] == body["usage"] and body["usage"]["completion_tokens"] == 2 * len("7+5=12\n")
     assert last["ponder"] == body["ponder"] == {"strategy": "single", "budget": 1, "samples": 2}
 
 
@@ -60,11 +65,11 @@ def test_a_strategys_body_and_stream_agree_field_by_field(serving):
     decided = [c for c in chunks if c["choices"] and c["choices"][0]["text"]]
     assert [c["choices"][0]["text"] for c in decided] == [body["choices"][0]["text"]]
     assert decided[0]["ponder"] == {"runs_decided": 1} and body["choices"][0]["text"].endswith("Answer: 12")
-    last = chunks[-1]
+    last = chunks[-2]
     assert last["choices"] == [{"index": 0, "text": "", "finish_reason": "stop", "stop_reason": None,
                                 "logprobs": None}]
     assert body["choices"][0]["finish_reason"] == "stop" and body["choices"][0]["logprobs"] is None
-    assert last["usage"] == body["usage"]  # the stream's runs are watched for progress; their tokens count the same
+    assert chunks[-1]["usage"] == body["usage"]  # its runs are watched for progress; their tokens count the same
     assert body["usage"]["prompt_tokens"] == body["ponder"]["runs"][0]["tokens"]["prompt"] > 0
     for report in (last["ponder"], body["ponder"]):
         report["runs"][0].pop("wall_s")
@@ -112,7 +117,7 @@ def test_a_thinking_models_reasoning_is_apart_from_its_answer_streamed_or_not(th
     assert "".join(d.get("reasoning") or "" for d in deltas) == message["reasoning"]
     assert "".join(d.get("reasoning_content") or "" for d in deltas) == message["reasoning"]
     assert "".join(d.get("content") or "" for d in deltas) == message["content"]
-    progress = [c for c in chunks if not c["choices"]]  # a strategy's progress chunks carry no text at all
+    progress = [c for c in chunks[:-1] if not c["choices"]]  # a strategy's progress chunks carry no text at all
     assert all(set(c) == {"id", "object", "created", "model", "choices", "ponder"} for c in progress)
     usage = body["usage"]
     reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
@@ -153,6 +158,7 @@ def test_reasoning_effort_thinking_token_budget_and_enable_thinking_control_thin
      "messages[0].content[0].type"),
     ({"messages": [{"role": "tool", "content": "42", "tool_call_id": "a"}]}, "messages[0].role"),
     ({"messages": [{"role": "user", "content": "7+5?", "name": "leo"}]}, "messages[0].name"),
+    ({"stream_options": {"include_usage": True}}, "stream_options"),  # a stream's, asked without stream=true
 ])
 def test_what_the_server_does_not_do_is_refused_naming_the_field(serving, fields, param):
     request = ChatCompletionRequest(**{"model": "ponder-arith", "messages": QUESTION, **fields})

@@ -60,7 +60,7 @@ def replies(serving, endpoint, request_type, **fields) -> tuple[dict, list[dict]
 def test_chat_replies_and_chunks_validate_against_openais_schema(serving, model, fields):
     body, chunks = replies(serving, chat, ChatCompletionRequest, model=model, messages=QUESTION, seed=2, **fields)
     validator("CreateChatCompletionResponse").validate(body)
-    assert len(chunks) > 3
+    assert len(chunks) >= 3  # the role, the text (decided or token by token), the finish; progress when slow
     for chunk in chunks:
         validator("CreateChatCompletionStreamResponse").validate(chunk)
 

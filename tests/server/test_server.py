@@ -64,16 +64,19 @@ def test_text_completions_and_stop(client):
     assert response.object == "text_completion"
 
 
-def test_streamed_chat_sends_the_answer_once_decided_then_usage(client):
+def test_streamed_chat_sends_the_answer_once_decided_then_the_usage_if_asked(client):
     chunks = list(client.chat.completions.create(model="vote@4/ponder-arith", messages=QUESTION, n=2, stream=True,
-                                                 seed=3))
+                                                 seed=3, stream_options={"include_usage": True}))
     assert chunks[0].choices[0].delta.role == "assistant"
     text = {i: "".join(c.choices[0].delta.content or "" for c in chunks if c.choices and c.choices[0].index == i)
             for i in (0, 1)}
     assert all(t.strip().endswith("Answer: 38") for t in text.values())
-    last = chunks[-1]
-    assert {c.finish_reason for c in last.choices} == {"stop"} and last.usage.completion_tokens > 0
-    assert last.model_extra["ponder"]["strategy"] == "vote"
+    closing, usage = chunks[-2:]  # OpenAI's: the finish reasons, then (include_usage) a chunk of the usage alone
+    assert {c.finish_reason for c in closing.choices} == {"stop"} and closing.usage is None
+    assert closing.model_extra["ponder"]["strategy"] == "vote"
+    assert usage.choices == [] and usage.usage.completion_tokens > 0
+    unasked = list(client.chat.completions.create(model="vote@4/ponder-arith", messages=QUESTION, stream=True, seed=3))
+    assert all(c.usage is None for c in unasked)  # no usage unless asked, as OpenAI streams
 
 
 def test_a_strategy_stream_reports_progress_while_it_decides(client):
@@ -248,13 +251,14 @@ def test_a_plain_model_returns_token_logprobs_streamed_or_not(client):
 
 
 def test_a_plain_model_streams_token_by_token(client):
-    chunks = list(client.chat.completions.create(model="ponder-arith", messages=QUESTION, stream=True, n=2, seed=4))
+    chunks = list(client.chat.completions.create(model="ponder-arith", messages=QUESTION, stream=True, n=2, seed=4,
+                                                 stream_options={"include_usage": True}))
     pieces = [c for c in chunks if c.choices and c.choices[0].delta.content]
     assert len(pieces) > 10  # many small deltas, not one text at the end
     text = {i: "".join(c.choices[0].delta.content for c in pieces if c.choices[0].index == i) for i in (0, 1)}
     assert all("Answer:" in t for t in text.values())
-    last = chunks[-1]
-    assert last.usage.completion_tokens >= len(pieces) and {c.finish_reason for c in last.choices} == {"stop"}
+    closing, usage = chunks[-2:]
+    assert usage.usage.completion_tokens >= len(pieces) and {c.finish_reason for c in closing.choices} == {"stop"}
 
 
 def test_an_error_after_the_stream_started_arrives_as_an_error_event(client):
@@ -301,7 +305,8 @@ def test_the_openai_client_reads_a_thinking_models_reasoning_apart_streamed_or_n
     assert message.content.strip().startswith("Answer:") and "think>" not in message.content
     details = whole.usage.completion_tokens_details
     assert 0 < details.reasoning_tokens < whole.usage.completion_tokens
-    chunks = list(thinking_client.chat.completions.create(model=model, messages=QUESTION, seed=4, stream=True))
+    chunks = list(thinking_client.chat.completions.create(model=model, messages=QUESTION, seed=4, stream=True,
+                                                          stream_options={"include_usage": True}))
     deltas = [c.choices[0].delta for c in chunks if c.choices]
     assert "".join(d.content or "" for d in deltas) == message.content
     assert "".join(d.model_extra.get("reasoning") or "" for d in deltas) == message.model_extra["reasoning"]

@@ -179,7 +179,8 @@ class OpenAIGenerator:
         # top_k and min_p are not OpenAI's, but vLLM, SGLang and llama.cpp read them
         truncation = {key: value for key, value in (("top_k", params.top_k), ("min_p", params.min_p)) if value}
         common = dict(model=self.name, n=1, temperature=params.temperature, top_p=params.top_p,
-                      max_tokens=params.max_tokens, stream=True, extra_body={**(self.extra_body or {}), **truncation}
+                      max_tokens=params.max_tokens, stream=True, stream_options={"include_usage": True},
+                      extra_body={**(self.extra_body or {}), **truncation}
                       or None,
                       seed=None if params.seed is None else derive_seed(params.seed, index))
         generated, finish, stop_string, counted = 0, "abort", None, False

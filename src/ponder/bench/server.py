@@ -48,7 +48,8 @@ def run(requests: int = 1000, clients: int = 64, model: str = "vote@4/ponder-ari
             return done
 
         async def measure():
-            await load(len(questions))  # warm-up: every question once, so the prefix cache holds what it will hold
+            # warm-up: every question the run will ask, once, so the prefix cache holds what it will hold
+            await load(min(requests, len(questions)))
             before = _rss_mb(server.pid)
             started = time.perf_counter()
             outcomes = await load(requests)

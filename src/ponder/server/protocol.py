@@ -35,6 +35,17 @@ class ContentPart(BaseModel):
     text: str | None = None
 
 
+class StreamOptions(BaseModel):
+    """OpenAI's `stream_options`: `include_usage` adds a last chunk with no choices and the request's usage. Padding
+    (`include_obfuscation`) and vLLM's usage in every chunk (`continuous_usage_stats`) are refused (422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    include_usage: bool = False
+    include_obfuscation: Literal[False] = False  # OpenAI pads chunks against side channels; ponder pads none
+    continuous_usage_stats: Literal[False] = False
+
+
 class Message(BaseModel):
     """A chat message; a field beyond its role and content (`name`, `tool_calls`, ...) is kept to be refused by
     name (chat.messages), as no chat template here reads one."""
@@ -105,7 +116,7 @@ class SamplingRequest(BaseModel):
     audio: dict[str, Any] | None = None
     prediction: dict[str, Any] | None = None
     web_search_options: dict[str, Any] | None = None
-    stream_options: dict[str, Any] | None = None  # a stream's last chunk always carries the usage
+    stream_options: StreamOptions | None = None
 
     def refused(self) -> str | None:
         """The first field set that ponder does not do (NEUTRAL), or None."""

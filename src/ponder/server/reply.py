@@ -71,7 +71,7 @@ class Reply(ABC):
         choices = [{"index": i, **self.text("".join(texts[i]), "".join(reasoning[i])), **_ending(ending),
                     "logprobs": self.logprobs(Tokens.joined(i, tokens[i]), whole=True) if asked else None}
                    for i, ending in enumerate(finished.endings)]
-        return self._head(self.object) | {"choices": choices, **_account(finished)}
+        return self._head(self.object) | {"choices": choices, "usage": _usage(finished), "ponder": finished.report}
 
     async def chunks(self, events: AsyncIterator[Event]) -> AsyncIterator[str]:
         """Server-sent events in OpenAI's chunk format, one per event, then [DONE]; an error once the stream has
@@ -103,9 +103,11 @@ class Reply(ABC):
                 choice = {"index": event.index, **self.delta(event.text, event.reasoning), "finish_reason": None,
                           "logprobs": None}
                 return _sse(head | {"choices": [choice], "ponder": {"runs_decided": event.runs_decided}})
-            case Finished():
-                return _sse(head | {"choices": [{"index": i, **self.delta(None), **_ending(ending), "logprobs": None}
-                                                for i, ending in enumerate(event.endings)], **_account(event)})
+            case Finished():  # the finish reasons and ponder's report; then, if asked, the usage alone (OpenAI's)
+                closing = _sse(head | {"choices": [{"index": i, **self.delta(None), **_ending(ending), "logprobs": None}
+                                                   for i, ending in enumerate(event.endings)], "ponder": event.report})
+                return closing + _sse(head | {"choices": [], "usage": _usage(event)}) if self.plan.usage_chunk \
+                    else closing
 
     def _head(self, kind: str) -> dict:
         return {"id": self.id, "object": kind, "created": self.created, "model": self.plan.model}
@@ -121,10 +123,8 @@ def _ending(ending: Ending) -> dict:
     return {"finish_reason": ending.finish_reason, "stop_reason": ending.stop_reason}
 
 
-def _account(finished: Finished) -> dict:
-    """What the request spent, and ponder's report of it."""
-    return {"usage": usage(finished.prompt_tokens, finished.completion_tokens, finished.reasoning_tokens),
-            "ponder": finished.report}
+def _usage(finished: Finished) -> dict:
+    return usage(finished.prompt_tokens, finished.completion_tokens, finished.reasoning_tokens)
 
 
 def _sse(data: dict) -> str:

@@ -58,6 +58,7 @@ class Plan:
         markers, opened: how each sample splits into reasoning and content (chat with a thinking model; None: no
             split, the text is all content) and whether the prompt opened the think block.
         reasoning: whether the reply carries the reasoning (as `reasoning` and `reasoning_content`).
+        usage_chunk: a stream ends with a chunk of the usage alone (`stream_options.include_usage`).
         unknown: the request's fields that no endpoint reads, named in the reply's report.
     """
 
@@ -72,6 +73,7 @@ class Plan:
     markers: ReasoningMarkers | None = None
     opened: bool = False
     reasoning: bool = False
+    usage_chunk: bool = False
     unknown: tuple[str, ...] = ()
 
 
@@ -103,6 +105,9 @@ class Serving:
             neutral = [repr(value) for value in NEUTRAL[refused] if value is not None]
             raise InvalidArgumentError(f"{refused}: this server does not do it; leave it out" +
                                        (f" or send {' or '.join(neutral)}" if neutral else ""), param=refused)
+        if request.stream_options is not None and not request.stream:
+            raise InvalidArgumentError("stream_options are a stream's: send them with stream=true",
+                                       param="stream_options")
         route = parse_model(request.model)
         options = request.ponder
         if options is not None:
@@ -155,6 +160,7 @@ class Serving:
             reasoning_split(self.runtime.generator, prompt, sampling.enable_thinking)
         return Plan(request.model, route, config, verifier, prompt, request.n, logprobs, generates=tokens > 0,
                     markers=markers, opened=opened, reasoning=bool(reasoning) and markers is not None,
+                    usage_chunk=bool(request.stream_options and request.stream_options.include_usage),
                     unknown=tuple(request.unknown()))
 
     def admit(self) -> None:
