@@ -196,3 +196,23 @@ def test_a_body_over_the_size_limit_is_413_before_it_is_read(serving):
     assert "--max-request-bytes" in long.json()["error"]["message"]
     assert client.post("/v1/chat/completions", json={"model": "ponder-arith", "messages": QUESTION,
                                                       "max_tokens": 4}).status_code == 200
+
+
+def test_usage_bills_the_prompt_once_for_every_strategy_and_both_reply_forms(serving):
+    """OpenAI's billing: `prompt_tokens` is the request's prompt once, whatever n or the strategy (adaptive-vote
+    computes it once per wave, beam once per step: that is in the report); `completion_tokens` every token of every
+    sample."""
+    tokenizer = serving.runtime.generator.tokenizer
+    prompt = len(tokenizer.encode(tokenizer.apply_chat_template(QUESTION, add_generation_prompt=True, tokenize=False),
+                                  add_special_tokens=False))
+    for model in ("ponder-arith", "vote@4/ponder-arith", "adaptive-vote@8/ponder-arith", "beam@4/ponder-arith"):
+        fields = {"ponder": {"verifier": "arith-steps"}} if model.startswith("beam") else {}
+        body, chunks = both(serving, chat, ChatCompletionRequest, model=model, messages=QUESTION, n=2, seed=5,
+                            max_tokens=64, **fields)
+        assert body["usage"]["prompt_tokens"] == chunks[-1]["usage"]["prompt_tokens"] == prompt, model
+        if "runs" in body["ponder"]:
+            assert body["usage"]["completion_tokens"] == sum(r["tokens"]["generated"] for r in body["ponder"]["runs"])
+    text = "<s><|user|>Leo has 7 apples.<|assistant|>"
+    echoed = asyncio.run(completions.create(serving, CompletionRequest(model="ponder-arith", prompt=text, echo=True,
+                                                                       logprobs=0, max_tokens=4)))
+    assert echoed["usage"]["prompt_tokens"] == len(tokenizer.encode(text, add_special_tokens=False))  # not twice

@@ -85,7 +85,7 @@ async def _echo(serving: Serving, prompt: str, scored: bool) -> Echo:
 
 def _echoed(body: dict, echo: Echo) -> dict:
     """`body` with the prompt before each choice's text (and its logprobs before the choice's, the text offsets
-    counted from the prompt's start); its scored tokens join the usage's prompt tokens."""
+    counted from the prompt's start)."""
     choices = []
     for choice in body["choices"]:
         choice = choice | {"text": echo.text + choice["text"]}
@@ -94,7 +94,9 @@ def _echoed(body: dict, echo: Echo) -> dict:
             choice["logprobs"] = merged | {"text_offset": _offsets(merged["tokens"])}
         choices.append(choice)
     spent = body["usage"]
-    return body | {"choices": choices, "usage": usage(spent["prompt_tokens"] + echo.tokens, spent["completion_tokens"],
+    # the prompt counts once, scored for its logprobs or not (OpenAI's billing)
+    return body | {"choices": choices, "usage": usage(max(spent["prompt_tokens"], echo.tokens),
+                                                      spent["completion_tokens"],
                                                       spent["completion_tokens_details"]["reasoning_tokens"])}
 
 

@@ -88,7 +88,7 @@ class Ending:
 @dataclass(frozen=True)
 class Finished:
     endings: list[Ending]
-    prompt_tokens: int  # every sample's prompt, counted once per sample stream
+    prompt_tokens: int  # the request's prompt, once (Serving.prompt_tokens)
     completion_tokens: int  # every token of every sample, the aborted ones' too
     report: dict  # ponder's account: the strategy, its budget and options, and per run what it did
     reasoning_tokens: int = 0  # of completion_tokens, those inside think blocks
@@ -140,7 +140,9 @@ async def _samples(serving: Serving, plan: Plan) -> AsyncIterator[Event]:
             serving.metrics.done(stream.usage.prompt, stream.usage.generated, time.perf_counter() - started)
     endings = [Ending(_finish(stream.finish_reasons.get(i, "stop")), stream.stop_strings.get(i))
                for i in range(plan.n)]
-    yield Finished(endings, stream.usage.prompt, stream.usage.generated, report, stream.usage.reasoning)
+    counted = await serving.prompt_tokens(plan.prompt, plan)
+    yield Finished(endings, stream.usage.prompt if counted is None else counted, stream.usage.generated, report,
+                   stream.usage.reasoning)
 
 
 async def _runs(serving: Serving, plan: Plan) -> AsyncIterator[Event]:
@@ -176,7 +178,10 @@ async def _runs(serving: Serving, plan: Plan) -> AsyncIterator[Event]:
     report = {"strategy": plan.route.strategy, "budget": plan.config.budget, "options": dict(plan.config.options),
               "runs": [{"answer": None if r.answer is None else str(r.answer), "samples": r.samples, "votes": r.votes,
                         "stop_reason": r.stop_reason, "tokens": r.tokens, "wall_s": r.wall_s} for r in results]}
-    yield Finished(endings, *_spent(results), report, sum(r.tokens.get("reasoning", 0) for r in results))
+    prompt, generated = _spent(results)
+    counted = await serving.prompt_tokens(Question.asked(plan.prompt).prompt(), plan)  # as the runs read it
+    yield Finished(endings, prompt if counted is None else counted, generated, report,
+                   sum(r.tokens.get("reasoning", 0) for r in results))
 
 
 async def _run(serving: Serving, plan: Plan, i: int, watched: Watched) -> tuple[int, Result]:

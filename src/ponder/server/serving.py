@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from ponder.backends.base import Prompt, SamplingParams, reasoning_split
+from ponder.backends.base import Prompt, SamplingParams, prompt_text, reasoning_split
 from ponder.errors import InvalidArgumentError, ModelNotFoundError, OverloadedError
 from ponder.models import sampling_defaults
 from ponder.reasoning import ReasoningMarkers
@@ -182,6 +182,16 @@ class Serving:
             yield
         finally:
             self._slots.release()
+
+    async def prompt_tokens(self, prompt: Prompt, plan: Plan) -> int | None:
+        """`prompt` (as the model reads `plan`'s) in tokens, as OpenAI bills a request's: once, whatever `n` or the
+        strategy (which may compute it many times: its runs, waves and steps are in the report). None where ponder
+        has no tokenizer for the model (a server behind --backend): then the tokens that server reported."""
+        tokenizer = getattr(self.runtime.generator, "tokenizer", None)
+        if tokenizer is None:
+            return None
+        text = prompt_text(tokenizer, prompt, "", plan.config.sampling.enable_thinking)
+        return len(await asyncio.to_thread(tokenizer.encode, text, add_special_tokens=False))
 
     def token(self, token_id: int) -> str:
         """A token's text, as logprobs name it."""
