@@ -147,6 +147,7 @@ def test_reasoning_effort_thinking_token_budget_and_enable_thinking_control_thin
 
 @pytest.mark.parametrize("fields, param", [
     ({"reasoning_effort": "high"}, "reasoning_effort"),  # ponder-arith does not think
+    ({"reasoning_effort": "max"}, "reasoning_effort"),  # no budget to set, still refused, not ignored
     ({"thinking_token_budget": 8}, "thinking_token_budget"),
     ({"chat_template_kwargs": {"enable_thinking": False}}, "chat_template_kwargs.enable_thinking"),
     ({"chat_template_kwargs": {"tools_in_user_message": True}}, "chat_template_kwargs.tools_in_user_message"),

@@ -113,11 +113,12 @@ def thinking(serving: Serving, request: ChatCompletionRequest) -> dict:
             raise InvalidArgumentError("reasoning_effort and thinking_token_budget each set the thinking budget; "
                                        "send one", param="thinking_token_budget")
         fields["thinking_budget"] = request.thinking_token_budget
-    if fields and getattr(serving.runtime.generator, "markers", None) is None:
-        param = ("reasoning_effort" if effort is not None else "thinking_token_budget"
-                 if request.thinking_token_budget is not None else "chat_template_kwargs.enable_thinking")
-        raise InvalidArgumentError(f"{param}: {serving.model} does not think (it has no reasoning markers)",
-                                   param=param)
+    asked = [name for name, given in (("reasoning_effort", effort is not None),
+                                      ("thinking_token_budget", request.thinking_token_budget is not None),
+                                      ("chat_template_kwargs.enable_thinking", "enable_thinking" in fields)) if given]
+    if asked and getattr(serving.runtime.generator, "markers", None) is None:  # "max" too: honoured or refused
+        raise InvalidArgumentError(f"{asked[0]}: {serving.model} does not think (it has no reasoning markers)",
+                                   param=asked[0])
     return fields
 
 
