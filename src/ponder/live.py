@@ -30,9 +30,7 @@ class Watched:
 
     async def submit(self, prompt: Prompt, params: SamplingParams, prefix: str = "") -> Stream:
         inner = await self.generator.submit(prompt, params, prefix)
-        thinking = inner.markers is not None and inner.markers.opens(
-            (inner.markers.start if inner.opened else "") + prefix)
-        rows = [{"text": prefix, "tokens": 0, "state": "running", "thinking": thinking, "tail": ""}
+        rows = [{"text": prefix, "tokens": 0, "state": "running", "thinking": inner.thinking, "tail": ""}
                 for _ in range(inner.n)]
         self.samples += rows
 

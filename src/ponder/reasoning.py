@@ -48,8 +48,7 @@ class ReasoningMarkers:
     def closes(self, tail: str, text: str) -> tuple[bool, str]:
         """Whether streamed `text` completes the end marker (after `tail`, the characters before it where one may
         have begun), and the new tail to pass with the next text."""
-        seen = tail + text
-        return self.end in seen, seen[max(0, len(seen) - len(self.end) + 1):]
+        return found(self.end, tail, text)
 
     def split(self, text: str, opened: bool = False) -> tuple[str, str]:
         """(reasoning, content) of a completion; `opened`: its prompt opened the think block."""
@@ -61,6 +60,13 @@ class ReasoningMarkers:
         if reasoning.startswith(self.start):
             reasoning = reasoning[len(self.start):]
         return reasoning.strip(), content.lstrip()
+
+
+def found(marker: str, tail: str, text: str) -> tuple[bool, str]:
+    """Whether streamed `text` completes `marker` (after `tail`, the characters before it where the marker may have
+    begun), and the new tail to pass with the next text: a scan of the new text only, not of all so far."""
+    seen = tail + text
+    return marker in seen, seen[max(0, len(seen) - len(marker) + 1):]
 
 
 def markers_of(tokenizer) -> ReasoningMarkers | None:

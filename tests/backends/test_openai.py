@@ -183,14 +183,14 @@ def test_the_think_block_is_rebuilt_from_split_deltas_and_read_from_raw_ones():
     from ponder.backends.openai import _Thinking
     from ponder.reasoning import ReasoningMarkers
 
-    split = _Thinking(ReasoningMarkers(), "<think>")  # the chat template opened the block
+    split = _Thinking(ReasoningMarkers(), thinking=True, ended=False)  # the chat template opened the block
     assert [split.feed(r, t, 1) for r, t in [("23+", ""), ("15=38", ""), ("", ""), ("", "\n\nAnswer: 38"),
                                              ("", "!")]] == \
         [("23+", 1), ("15=38", 1), ("", 0), ("</think>\n\nAnswer: 38", 0), ("!", 0)]
-    unopened = _Thinking(ReasoningMarkers(), "")
+    unopened = _Thinking(ReasoningMarkers(), thinking=False, ended=False)
     assert unopened.feed("1+1=2", "Answer: 2", 2) == ("<think>1+1=2</think>Answer: 2", 1)
-    raw = _Thinking(ReasoningMarkers(), "")
+    raw = _Thinking(ReasoningMarkers(), thinking=False, ended=False)
     assert [raw.feed("", t, 1) for t in ["<think>", "1+1", "=2", "</th", "ink>", "Answer: 2"]] == \
         [("<think>", 0), ("1+1", 1), ("=2", 1), ("</th", 1), ("ink>", 0), ("Answer: 2", 0)]
-    continued = _Thinking(ReasoningMarkers(), "<think>1+1=2</think>")  # a partial answer past its think block
+    continued = _Thinking(ReasoningMarkers(), thinking=False, ended=True)  # a partial answer past its think block
     assert continued.feed("", "Answer: 2", 1) == ("Answer: 2", 0)

@@ -150,6 +150,13 @@ class Stream:
         elif index not in self.finish_reasons:
             await self._abort(index)
 
+    @property
+    def thinking(self) -> bool:
+        """Whether its samples begin inside a think block: the prompt opened one and the prefix did not close it,
+        or the prefix opened one."""
+        return self.markers is not None and self.markers.opens((self.markers.start if self.opened else "") +
+                                                               self.prefix)
+
     def split(self, text: str) -> tuple[str, str]:
         """(reasoning, content) of a sample's text (after the stream's prefix): all content for a model that
         does not think."""

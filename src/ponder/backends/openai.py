@@ -25,7 +25,7 @@ import weakref
 
 from ponder.backends.base import Prompt, Race, SamplingParams, Stream, TokenUsage, prompt_text
 from ponder.errors import BackendError, InvalidArgumentError, PonderError
-from ponder.reasoning import ReasoningMarkers, markers_of
+from ponder.reasoning import ReasoningMarkers, found, markers_of
 from ponder.sampling import SampleEvent, StopStrings
 from ponder.seeds import derive_seed
 
@@ -185,7 +185,7 @@ class OpenAIGenerator:
                       seed=None if params.seed is None else derive_seed(params.seed, index))
         generated, finish, stop_string, counted = 0, "abort", None, False
         stops = StopStrings(params.stop)
-        thinking = _Thinking(self.markers, (self.markers.start if stream.opened else "") + prefix)
+        thinking = _Thinking(self.markers, stream.thinking, self.markers.end in prefix)
         client, gate = self._connection()
         try:
             async with gate:
@@ -271,10 +271,10 @@ class _Thinking:
     the sample splits as a local one does. A server without one sends the markers in the text: tokens between them
     are reasoning (the markers themselves are not, as the engine counts them)."""
 
-    def __init__(self, markers: ReasoningMarkers, before: str):
+    def __init__(self, markers: ReasoningMarkers, thinking: bool, ended: bool):
         self.markers = markers
-        self.thinking = markers.opens(before)  # inside the think block (`before`: what the sample continues)
-        self.ended = markers.end in before  # the think block has closed
+        self.thinking = thinking  # inside the think block (Stream.thinking, where the sample begins)
+        self.ended = ended  # the think block has closed (in the partial answer the sample continues)
         self.parsed = False  # the server sends the reasoning apart
         self.tail = ""  # the last characters, where a marker may have begun
 
@@ -288,10 +288,8 @@ class _Thinking:
             return opening + reasoning + self.markers.end + text, max(tokens - 1, 0) if reasoning else 0
         if self.ended:
             return text, 0
-        marker = self.markers.end if self.thinking else self.markers.start
-        seen = self.tail + text
-        self.tail = seen[max(0, len(seen) - len(marker) + 1):]
-        if marker not in seen:
+        seen, self.tail = found(self.markers.end if self.thinking else self.markers.start, self.tail, text)
+        if not seen:
             return text, tokens if self.thinking else 0
         if self.thinking:
             self.thinking, self.ended = False, True

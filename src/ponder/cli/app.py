@@ -69,17 +69,18 @@ def _sampling(model: str, backend: str = "local", max_tokens: int = 256, tempera
               top_p: float | None = None, top_k: int | None = None, min_p: float | None = None,
               thinking_budget: int | None = None, min_thinking_tokens: int | None = None, no_thinking: bool = False,
               answer_reserve: int | None = None) -> dict:
-    """The SamplingParams fields the command line asks for. Sampling: ponder's temperature 0.7, then what the
+    """The SamplingParams fields the command line asks for. Sampling: ponder's default temperature, then what the
     model's generation_config.json recommends (a local model), then the options given. Thinking: the options
     given only (those left out keep SamplingParams' defaults and stay out of a run folder's manifest, so a run of
     an earlier version resumes)."""
+    from ponder.backends.base import SamplingParams
     from ponder.models import sampling_defaults
 
     given = dict(temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p, thinking_budget=thinking_budget,
                  min_thinking_tokens=min_thinking_tokens, enable_thinking=False if no_thinking else None,
                  answer_reserve=answer_reserve)
     model_defaults = sampling_defaults(model) if backend == "local" else {}
-    return {"temperature": 0.7, "max_tokens": max_tokens, **model_defaults,
+    return {"temperature": SamplingParams.temperature, "max_tokens": max_tokens, **model_defaults,
             **{key: value for key, value in given.items() if value is not None}}
 
 
