@@ -180,7 +180,7 @@ def test_an_unknown_benchmark_is_one_line_listing_the_benchmarks():
     from ponder.bench import BENCHMARKS
 
     assert_one_line_error(ponder("bench", "nope"), "unknown benchmark 'nope'", *(f"'{name}'" for name in BENCHMARKS))
-    assert set(BENCHMARKS) == {"engine", "server", "llamacpp", "strategies"}
+    assert set(BENCHMARKS) == {"engine", "server", "llamacpp", "reasoning", "strategies"}
 
 
 def test_benchmark_options_are_checked_before_any_work():

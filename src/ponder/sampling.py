@@ -5,7 +5,7 @@ strategies all speak these; this module imports nothing of ponder but its errors
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ponder.errors import InvalidArgumentError
@@ -36,6 +36,19 @@ class SamplingParams:
             (as a thinking budget closes it) once only this many tokens are left, so the sample still answers.
             None: min(64, max_tokens // 4); 0: no recovery (plain truncation).
         answer_cue: text the engine writes after an end marker it forced (say "\n\nAnswer:").
+        logit_bias: {token id: bias} added to its logit before a token is chosen (OpenAI's: -100 bans it, 100 all
+            but forces it).
+        presence_penalty, frequency_penalty: OpenAI's, in [-2, 2]: subtracted from the logit of every token the
+            sample has generated, once (presence) or once per use (frequency).
+        repetition_penalty: CTRL's and vLLM's, > 0 (1 is off): the logit of a token of the prompt or the output is
+            divided by it where positive, multiplied where negative.
+        min_tokens: the end of sequence, `stop_token_ids` and stop strings cannot end a sample before this many
+            tokens (vLLM's).
+        stop_token_ids: tokens that end a sample as the end of sequence does (vLLM's: the token is kept in
+            `token_ids`, not in the text).
+        extra: request fields for a server behind the OpenAI backend, sent as they are (ponder serve passes on
+            the fields its clients sent that it does not know, as vLLM's server takes unknown ones); ponder's own
+            engine reads none of them.
         keep_first: a race (first-finish, short-m@k): once this many samples have ended, the rest are aborted at
             once and only those go on. A sample ends when it closes its think block (then it writes its answer), or,
             outside any think block, when it stops (end of sequence or a stop string). The engine aborts the rest
@@ -58,11 +71,21 @@ class SamplingParams:
     min_thinking_tokens: int = 0
     answer_reserve: int | None = None
     answer_cue: str = ""
+    logit_bias: tuple[tuple[int, float], ...] = ()  # a dict is taken too, and kept as its items
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    repetition_penalty: float = 1.0
+    min_tokens: int = 0
+    stop_token_ids: tuple[int, ...] = ()
+    extra: dict = field(default_factory=dict)
     keep_first: int | None = None
 
     def __post_init__(self):
         if isinstance(self.stop, str):  # a lone string is one stop string, not a tuple of characters
             object.__setattr__(self, "stop", (self.stop,))
+        if isinstance(self.logit_bias, dict):
+            object.__setattr__(self, "logit_bias", tuple(sorted(self.logit_bias.items())))
+        object.__setattr__(self, "stop_token_ids", tuple(self.stop_token_ids))
         checks = [
             (self.n >= 1, f"n={self.n} must be >= 1"),
             (self.max_tokens >= 1, f"max_tokens={self.max_tokens} must be >= 1"),
@@ -78,6 +101,15 @@ class SamplingParams:
             (self.min_thinking_tokens >= 0, f"min_thinking_tokens={self.min_thinking_tokens} must be >= 0"),
             (self.thinking_budget is None or self.min_thinking_tokens <= self.thinking_budget,
              f"min_thinking_tokens={self.min_thinking_tokens} must be <= thinking_budget={self.thinking_budget}"),
+            (all(isinstance(t, int) and t >= 0 and -100 <= b <= 100 for t, b in self.logit_bias),
+             "logit_bias must map token ids (>= 0) to biases in [-100, 100]"),
+            (-2 <= self.presence_penalty <= 2, f"presence_penalty={self.presence_penalty} must be in [-2, 2]"),
+            (-2 <= self.frequency_penalty <= 2, f"frequency_penalty={self.frequency_penalty} must be in [-2, 2]"),
+            (self.repetition_penalty > 0, f"repetition_penalty={self.repetition_penalty} must be > 0"),
+            (0 <= self.min_tokens <= self.max_tokens,
+             f"min_tokens={self.min_tokens} must be in [0, max_tokens={self.max_tokens}]"),
+            (all(isinstance(t, int) and t >= 0 for t in self.stop_token_ids),
+             f"stop_token_ids={list(self.stop_token_ids)} must be token ids (>= 0)"),
             (self.keep_first is None or 1 <= self.keep_first <= self.n,
              f"keep_first={self.keep_first} must be in [1, n={self.n}]"),
             (self.answer_reserve is None or 0 <= self.answer_reserve < self.max_tokens,
@@ -90,6 +122,19 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
+
+    @property
+    def adjusts_logits(self) -> bool:
+        """Whether it asks anything of the logits (engine/logits.py)."""
+        return bool(self.logit_bias or self.presence_penalty or self.frequency_penalty or self.min_tokens
+                    or self.repetition_penalty != 1)
+
+    def check_vocabulary(self, vocab: int) -> None:
+        """The token ids it names (logit_bias, stop_token_ids) are in a vocabulary of `vocab` tokens."""
+        for name, tokens in (("logit_bias", [t for t, _ in self.logit_bias]), ("stop_token_ids", self.stop_token_ids)):
+            if any(t >= vocab for t in tokens):
+                raise InvalidArgumentError(f"{name}: token {max(tokens)} is not in the model's vocabulary of "
+                                           f"{vocab}", param=name)
 
     @property
     def reserve(self) -> int:

@@ -56,10 +56,34 @@ def test_every_strategy_runs_over_http(request, remote, strategy):
             assert result.tokens["generated"] > 0 and spent["ponder-arith"]["generated"] > 0
 
 
-def test_thinking_budgets_over_http_are_refused_not_ignored(remote):
-    """An OpenAI-compatible server has no thinking budget: the backend says so rather than sampling without one."""
+def test_what_a_request_asks_of_the_logits_goes_over_http_and_samples_as_here(remote):
+    """logit_bias, penalties, min_tokens and stop_token_ids reach the server (OpenAI's fields, and vLLM's in the
+    body): greedy samples over HTTP equal those drawn here with the same fields; ponder's engine-only thinking
+    controls are refused, not dropped."""
+    from ponder.backends.local import LocalGenerator
+    from ponder.backends.openai import request_fields
+
+    local = LocalGenerator("ponder-arith")
+    prompt = PROBLEMS[0].prompt()
+    plain = asyncio.run(generate(local, prompt, SamplingParams(temperature=0, max_tokens=40))).samples[0]
+    ids = local.tokenizer.encode(plain.text, add_special_tokens=False)
+    asks = [{"logit_bias": {ids[1]: -100}}, {"repetition_penalty": 3.0, "presence_penalty": 1.5},
+            {"min_tokens": plain.tokens + 3}, {"stop_token_ids": [ids[3]]}]
+    try:
+        for ask in asks:
+            params = SamplingParams(temperature=0, max_tokens=40, **ask)
+            here = asyncio.run(generate(local, prompt, params)).samples[0]
+            there = asyncio.run(generate(remote, prompt, params)).samples[0]
+            assert (there.text, there.finish_reason) == (here.text, here.finish_reason), ask
+            assert here.text != plain.text or ask.keys() == {"repetition_penalty", "presence_penalty"}
+    finally:
+        local.close()
+    native, extra = request_fields(SamplingParams(logit_bias={5: -100}, frequency_penalty=0.5, min_tokens=2,
+                                                  thinking_budget=9, extra={"bad_words": ["x"]}))
+    assert native == {"frequency_penalty": 0.5, "logit_bias": {"5": -100}}
+    assert extra == {"bad_words": ["x"], "min_tokens": 2, "thinking_token_budget": 9}
     config = StrategyConfig(budget=1, sampling=SamplingParams(thinking_budget=8))
-    with pytest.raises(InvalidArgumentError, match="thinking_budget"):
+    with pytest.raises(InvalidArgumentError, match="min_thinking_tokens"):  # s1's "Wait" is the engine's to write
         asyncio.run(STRATEGIES["budget-forcing"](PROBLEMS[0], remote, None, config))
 
 
@@ -168,6 +192,14 @@ def test_a_thinking_models_reasoning_over_http_splits_and_counts_as_here(remote_
             there, = asyncio.run(generate(remote_think, problem.prompt(), greedy)).samples
             assert (there.text, there.reasoning, there.content) == (here.text, here.reasoning, here.content)
             assert there.reasoning_tokens == here.reasoning_tokens > 0 and "</think>" in there.text
+    finally:
+        local.close()
+    budget = SamplingParams(temperature=0, max_tokens=160, thinking_budget=6)  # vLLM's thinking_token_budget
+    try:
+        local = LocalGenerator("ponder-arith-think")
+        here, = asyncio.run(generate(local, PROBLEMS[0].prompt(), budget)).samples
+        there, = asyncio.run(generate(remote_think, PROBLEMS[0].prompt(), budget)).samples
+        assert (there.text, there.reasoning_tokens) == (here.text, here.reasoning_tokens) == (there.text, 6)
     finally:
         local.close()
     short = asyncio.run(STRATEGIES["short-vote"](PROBLEMS[0], remote_think, None,

@@ -151,8 +151,10 @@ def test_reasoning_effort_thinking_token_budget_and_enable_thinking_control_thin
     ({"thinking_token_budget": 8}, "thinking_token_budget"),
     ({"chat_template_kwargs": {"enable_thinking": False}}, "chat_template_kwargs.enable_thinking"),
     ({"chat_template_kwargs": {"tools_in_user_message": True}}, "chat_template_kwargs.tools_in_user_message"),
-    ({"logit_bias": {"5": -100}}, "logit_bias"),
-    ({"presence_penalty": 0.5}, "presence_penalty"),
+    ({"logit_bias": {"a": -100}}, "logit_bias"),  # keys are token ids
+    ({"logit_bias": {"99999": 1}}, "logit_bias"),  # not in the vocabulary
+    ({"stop_token_ids": [99999]}, "stop_token_ids"),
+    ({"min_tokens": 20, "max_tokens": 10}, "min_tokens"),
     ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
     ({"response_format": {"type": "json_object"}}, "response_format"),
     ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
@@ -172,8 +174,8 @@ def test_content_parts_developer_messages_truncation_and_unknown_fields_are_hono
     """Text parts are joined (LangChain sends them); a developer or system message, which the shipped models'
     template has no role for, goes before the first user message; top_k and min_p reach the sampler; neutral values
     of fields ponder does not do are accepted; a field no endpoint reads is named in the report."""
-    request = ChatCompletionRequest(model="ponder-arith", top_k=5, min_p=0.1, presence_penalty=0, tool_choice="none",
-                                    logit_bias={}, colour="red", messages=[
+    request = ChatCompletionRequest(model="ponder-arith", top_k=5, min_p=0.1, tool_choice="none", colour="red",
+                                    messages=[
                                         {"role": "developer", "content": "Be brief."},
                                         {"role": "user", "content": [{"type": "text", "text": "Leo has 7 apples."},
                                                                      {"type": "text", "text": "How many?"}]}])
@@ -182,6 +184,33 @@ def test_content_parts_developer_messages_truncation_and_unknown_fields_are_hono
     assert (plan.config.sampling.top_k, plan.config.sampling.min_p) == (5, 0.1)
     body = asyncio.run(chat.create(serving, request))
     assert body["ponder"]["unknown_fields"] == ["colour"] and "reasoning" not in body["choices"][0]["message"]
+
+
+def test_logit_bias_penalties_min_tokens_and_stop_token_ids_reach_the_sampler(serving):
+    """The engine's sampler does what they ask (tests/engine/test_logits.py checks how), for a plain model and
+    every sample of a strategy, streamed or not."""
+    tokenizer = serving.runtime.generator.tokenizer
+    plain, _ = both(serving, chat, ChatCompletionRequest, model="ponder-arith", messages=QUESTION, temperature=0)
+    text = plain["choices"][0]["message"]["content"]  # "7+5=12\n...": one token a character
+    plus, twelve = tokenizer.convert_tokens_to_ids("+"), tokenizer.convert_tokens_to_ids("2")
+    for model in ("ponder-arith", "vote@4/ponder-arith"):
+        banned, chunks = both(serving, chat, ChatCompletionRequest, model=model, messages=QUESTION, temperature=0.7,
+                              seed=1, logit_bias={str(plus): -100})
+        assert "+" in text and "+" not in banned["choices"][0]["message"]["content"]
+        assert "+" not in "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+        stopped, _ = both(serving, chat, ChatCompletionRequest, model=model, messages=QUESTION, temperature=0,
+                          stop_token_ids=[twelve])
+        assert stopped["usage"]["completion_tokens"] == len(text[:text.index("2") + 1]) * (4 if "@" in model else 1)
+    stopped, _ = both(serving, chat, ChatCompletionRequest, model="ponder-arith", messages=QUESTION, temperature=0,
+                      stop_token_ids=[twelve])
+    assert stopped["choices"][0]["message"]["content"] == text[:text.index("2")]
+    assert stopped["choices"][0]["finish_reason"] == "stop"
+    longer, _ = both(serving, chat, ChatCompletionRequest, model="ponder-arith", messages=QUESTION, temperature=0,
+                     min_tokens=len(text) + 10, max_tokens=len(text) + 20)
+    assert longer["usage"]["completion_tokens"] >= len(text) + 10
+    penalised, _ = both(serving, chat, ChatCompletionRequest, model="ponder-arith", messages=QUESTION, temperature=0,
+                        repetition_penalty=5.0, frequency_penalty=2, presence_penalty=2)
+    assert penalised["choices"][0]["message"]["content"] != text
 
 
 def test_a_body_over_the_size_limit_is_413_before_it_is_read(serving):
@@ -217,3 +246,21 @@ def test_usage_bills_the_prompt_once_for_every_strategy_and_both_reply_forms(ser
     echoed = asyncio.run(completions.create(serving, CompletionRequest(model="ponder-arith", prompt=text, echo=True,
                                                                        logprobs=0, max_tokens=4)))
     assert echoed["usage"]["prompt_tokens"] == len(tokenizer.encode(text, add_special_tokens=False))  # not twice
+
+
+def test_text_offsets_point_into_the_text_past_the_special_tokens_it_leaves_out(serving):
+    """A special token a sample generates (here a role token mid-text, and the end of sequence) is named in its
+    logprobs but not in its text: it takes no characters there, so every later token's offset is still exact; an
+    echoed prompt, sent as text, has its special tokens in the text."""
+    prompt = "<s><|user|>Leo has 7 apples. He buys 5 more. How many?<|assistant|>"  # greedy writes <|assistant|>
+    special = {"<s>", "</s>", "<|user|>", "<|assistant|>"}
+    for echo in (False, True):
+        body = asyncio.run(completions.create(serving, CompletionRequest(
+            model="ponder-arith", prompt=prompt, temperature=0, logprobs=0, max_tokens=60, echo=echo)))
+        text, logprobs = body["choices"][0]["text"], body["choices"][0]["logprobs"]
+        pairs = list(zip(logprobs["text_offset"], logprobs["tokens"]))
+        prompt_tokens = len(pairs) - body["usage"]["completion_tokens"]
+        assert "<|assistant|>" in [t for _, t in pairs[prompt_tokens:]]
+        for i, (offset, token) in enumerate(pairs):
+            skipped = token in special and i >= prompt_tokens  # generated, and left out of the text
+            assert (text[offset:offset + len(token)] == token) != skipped, (offset, token)

@@ -48,6 +48,7 @@ class LocalGenerator:
         self.tokenizer = engine.tokenizer
         self.markers = engine.thinking.markers
         self.context = engine.context
+        self.vocab = engine.vocab
         self.usage = TokenUsage()
 
     def encode(self, prompt: Prompt, prefix: str = "") -> list[int]:

@@ -43,7 +43,8 @@ class OpenAIGenerator:
             the model's distribution, greedy answers included.
         reasoning_markers: how a thinking model's samples split into reasoning and content (None: the chat
             template model's tokenizer's, else `<think>`/`</think>`, which leave a model that does not think
-            all content). Thinking budgets are the server's business: asked for here, they are refused.
+            all content). A thinking budget is sent as vLLM's `thinking_token_budget` (its server needs
+            `--reasoning-parser`; a server without the field may ignore it).
     """
 
     def __init__(self, base_url: str, model: str, *, api_key: str = "-", concurrency: int = 16,
@@ -88,9 +89,9 @@ class OpenAIGenerator:
         if prefix and self.tokenizer is None:
             raise InvalidArgumentError("continuing a partial answer over HTTP needs the model's chat template: "
                                        "OpenAIGenerator(..., chat_template=MODEL)")
-        if params.thinking_budget is not None or params.min_thinking_tokens or params.answer_reserve:
-            raise InvalidArgumentError("thinking_budget, min_thinking_tokens and answer_reserve are ponder's engine's: "
-                                       "an OpenAI-compatible server has no such fields (use --backend local)")
+        if params.min_thinking_tokens or params.answer_reserve:
+            raise InvalidArgumentError("min_thinking_tokens and answer_reserve are ponder's engine's: an "
+                                       "OpenAI-compatible server has no such fields (use --backend local)")
         if isinstance(prompt, str) and not params.enable_thinking:
             prompt_text(None, prompt, "", enable_thinking=False)  # refused: a text prompt is sent as it is
         opened = False
@@ -176,12 +177,10 @@ class OpenAIGenerator:
         The prompt tokens the server reports in its usage are added to `stream`'s account (and the generator's)."""
         # stop strings are matched here, not sent: servers do not all say which one ended a sample (llama.cpp
         # says only "stop"), and step-wise strategies must know a step's end from the answer's
-        # top_k and min_p are not OpenAI's, but vLLM, SGLang and llama.cpp read them
-        truncation = {key: value for key, value in (("top_k", params.top_k), ("min_p", params.min_p)) if value}
+        native, extra = request_fields(params)
         common = dict(model=self.name, n=1, temperature=params.temperature, top_p=params.top_p,
                       max_tokens=params.max_tokens, stream=True, stream_options={"include_usage": True},
-                      extra_body={**(self.extra_body or {}), **truncation}
-                      or None,
+                      extra_body={**(self.extra_body or {}), **extra} or None, **native,
                       seed=None if params.seed is None else derive_seed(params.seed, index))
         generated, finish, stop_string, counted = 0, "abort", None, False
         stops = StopStrings(params.stop)
@@ -208,7 +207,9 @@ class OpenAIGenerator:
                             event = _event(request_id, index, choice, params.logprobs, thinking)
                             if event is not None:
                                 generated += event.tokens
-                                ready, stop_string = stops.feed(event)
+                                # no stop string ends a sample before min_tokens (vLLM's rule, the engine's too)
+                                ready, stop_string = stops.feed(event) if generated >= params.min_tokens else \
+                                    ([event], None)
                                 for piece in ready:
                                     queue.put_nowait(piece)
                                 if stop_string is not None:
@@ -262,6 +263,21 @@ def _event(request_id: int, index: int, choice, top: int, thinking: _Thinking) -
     logprobs = logprobs or [0.0]
     text, thought = thinking.feed(reasoning, text, len(logprobs))
     return SampleEvent(request_id, index, None, text, logprobs, tops, reasoning=thought)
+
+
+def request_fields(params: SamplingParams) -> tuple[dict, dict]:
+    """What a sampling request sends beyond n, temperature, top_p, max_tokens and seed: OpenAI's own fields, and
+    the body's extra ones (vLLM's and SGLang's, most of them llama.cpp's too), each only where it asks something;
+    then `params.extra`, the fields a client of ponder serve sent that ponder does not know, as they came."""
+    native = {key: value for key, value in (("presence_penalty", params.presence_penalty),
+                                            ("frequency_penalty", params.frequency_penalty)) if value}
+    if params.logit_bias:
+        native["logit_bias"] = {str(token): bias for token, bias in params.logit_bias}
+    extra = {key: value for key, value, off in (
+        ("top_k", params.top_k, 0), ("min_p", params.min_p, 0), ("repetition_penalty", params.repetition_penalty, 1),
+        ("min_tokens", params.min_tokens, 0), ("stop_token_ids", list(params.stop_token_ids), []),
+        ("thinking_token_budget", params.thinking_budget, None)) if value != off}
+    return native, {**params.extra, **extra}
 
 
 class _Thinking:

@@ -125,6 +125,20 @@ def _run_llamacpp(options: Options, progress: Progress) -> dict:
     return llamacpp.run(options.model, problems=options.limit, install=options.install, progress=progress)
 
 
+def _check_reasoning(options: Options) -> None:
+    if options.peer not in (None, "vllm"):
+        raise InvalidArgumentError("ponder bench reasoning runs against vLLM (--peer vllm): its reasoning parser")
+    _positive_limit(options)
+
+
+def _run_reasoning(options: Options, progress: Progress) -> dict:
+    from ponder.bench import reasoning
+    from ponder.models import DEFAULT_MODEL
+
+    model = "ponder-arith-think" if options.model == DEFAULT_MODEL else options.model  # a model that thinks
+    return reasoning.run(model, problems=options.limit, install=options.install, progress=progress)
+
+
 def _check_strategies(options: Options) -> None:
     if (options.peer is None) == (options.backend is None):
         raise InvalidArgumentError("ponder bench strategies needs a server: --backend URL, or --peer NAME to start one")
@@ -146,6 +160,9 @@ BENCHMARKS = {
                         _check_server, _run_server, _show_server),
     "llamacpp": Benchmark("llama.cpp's server on the exported GGUF, greedy answers against ponder's and every "
                           "strategy through it", _check_llamacpp, _run_llamacpp, _show_json),
+    "reasoning": Benchmark("a thinking model behind vLLM's reasoning parser (ponder-arith-think unless --model): "
+                           "its split of reasoning and content and its thinking_token_budget against ponder serve's, "
+                           "and every strategy through it", _check_reasoning, _run_reasoning, _show_json),
     "strategies": Benchmark("adaptive-vote against plain n=32 sampling through another engine's server (--backend "
                             "or --peer), the tokens its early abort saves", _check_strategies, _run_strategies,
                             _show_json),

@@ -86,10 +86,12 @@ def describe(name: str, python: Path) -> str:
 
 
 @contextlib.contextmanager
-def serve(name: str, python: Path, model: str, context: int, threads: int | None = None):
+def serve(name: str, python: Path, model: str, context: int, threads: int | None = None,
+          reasoning_parser: str | None = None):
     """The peer's OpenAI-compatible server on a free port of 127.0.0.1, serving `model` (a shipped name or a
     folder; llama.cpp gets it exported to GGUF first, in f32, the weights ponder runs) under the name `model`;
-    yields its URL and process once it answers, and stops it after."""
+    yields its URL and process once it answers, and stops it after. `reasoning_parser`: vLLM's, for a thinking
+    model (deepseek_r1, qwen3): the reasoning apart in its replies, and its `thinking_token_budget`."""
     from ponder.models import resolve
 
     port = free_port()
@@ -111,8 +113,12 @@ def serve(name: str, python: Path, model: str, context: int, threads: int | None
             command = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(resolve(model)),
                        "--served-model-name", model, "--max-model-len", str(context), "--dtype", "float32"]
             env["VLLM_CPU_KVCACHE_SPACE"] = "1"  # GiB of KV cache: plenty for a 3M-parameter model
+            if reasoning_parser:
+                command += ["--reasoning-parser", reasoning_parser]
         else:
             raise PonderError(f"unknown peer {name!r}; choose from {list(PEERS)}")
+        if reasoning_parser and name != "vllm":
+            raise PonderError(f"a reasoning parser is vLLM's; {name} has none")
         command += ["--host", "127.0.0.1", "--port", str(port)]
         log = Path(folder) / "server.log"  # a file, not a pipe: a chatty server must never block on a full pipe
         with open(log, "w") as sink:

@@ -195,8 +195,8 @@ def bench(
     clients: int = typer.Option(64, help="server: clients sending them at once."),
     server_model: str = typer.Option("vote@4/ponder-arith", "--server-model",
                                      help="server: the model name each request asks for."),
-    limit: int = typer.Option(200, help="llamacpp: arith problems answered greedily by both sides; strategies: "
-                              "problems each strategy answers."),
+    limit: int = typer.Option(200, help="llamacpp, reasoning: arith problems answered greedily by both sides; "
+                              "strategies: problems each strategy answers."),
     new_tokens: int = typer.Option(128, help="engine --peer: tokens per sample (the end of sequence ignored)."),
     backend: Optional[str] = typer.Option(None, help="strategies: the OpenAI-compatible server to run them "
                                           "through (its URL)."),
@@ -218,6 +218,8 @@ def bench(
     Example: ponder bench llamacpp --install --json
 
     Example: ponder bench engine --peer vllm --install --json
+
+    Example: ponder bench reasoning --peer vllm --limit 50 --json
 
     Example: ponder bench strategies --backend http://127.0.0.1:8000 --limit 50 --json
     """

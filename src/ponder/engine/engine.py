@@ -87,10 +87,11 @@ class LLMEngine:
         self.model = model
         self.tokenizer = tokenizer
         self.context = getattr(model.config.get_text_config(), "max_position_embeddings", None) or 1 << 30
+        self.vocab = model.get_output_embeddings().weight.shape[0]  # logits per row (may exceed the tokenizer's)
         self.eos = set(_as_list(model.generation_config.eos_token_id or tokenizer.eos_token_id))
         self.prefix_cache = PrefixCache(prefix_cache_bytes)
         self.runner = ModelRunner(model, self.prefix_cache)
-        self.sampler = Sampler()
+        self.sampler = Sampler(self.eos)
         self.thinking = ThinkingControl(tokenizer, reasoning_markers or markers_of(tokenizer))
         self.speculator = Speculator(draft, model, num_speculative_tokens) if draft is not None else None
         # the KV memory bound, in token columns: each column of a row costs its KV in every layer (the draft's too)
@@ -140,6 +141,7 @@ class LLMEngine:
         """Queue a prompt for `params.n` samples; returns the request id. Its prompt is computed once."""
         ids = self.encode(prompt)
         self.thinking.check(params)
+        params.check_vocabulary(self.vocab)
         # a sample ends at the model's context at the latest, so that is the most KV one of its rows can need
         max_length = min(len(ids) + params.max_tokens, self.context)
         request = Request(next(self._ids), ids, params, self._seeds(params), max_length)
@@ -210,7 +212,7 @@ class LLMEngine:
                 thinking = seq.thinking
                 seq.thinking, seq.reasoning = self.thinking.after(seq.thinking, seq.reasoning, token)
                 closed = closed or thinking and not seq.thinking
-                if token in self.eos and not params.ignore_eos:
+                if token in self.eos and not params.ignore_eos or token in params.stop_token_ids:
                     seq.finish_reason = "stop"
                 elif seq.generated + len(new) >= params.max_tokens or seq.num_tokens + len(new) >= self.context:
                     seq.finish_reason = "length"
@@ -220,9 +222,12 @@ class LLMEngine:
             self.tokens_generated += len(new)
             seq.logprob_sum += sum(chosen[i][:len(new)])
             before = len(seq.text)
-            seq.text += self.detokenizers[seq.seq_id].add(new, final=seq.finished)
+            # a stop token id ends the sample out of its text (vLLM's), as the end of sequence does
+            stop_token = seq.finished and new[-1] in params.stop_token_ids
+            seq.text += self.detokenizers[seq.seq_id].add(new[:-1] if stop_token else new, final=seq.finished)
             stop_string = None
-            if params.stop and not (seq.finished and new[-1] in self.eos):
+            if params.stop and seq.generated >= params.min_tokens and not (
+                    seq.finished and (new[-1] in self.eos or stop_token)):
                 found = find_stop(seq.text, params.stop, start=max(before - max(map(len, params.stop)) + 1, 0))
                 if found:  # OpenAI semantics: the stop string ends the text and is not part of it
                     cut, stop_string = found

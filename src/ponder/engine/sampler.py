@@ -1,4 +1,5 @@
-"""Choose each row's next token from its logits: greedy, or temperature with top-k, top-p and min-p.
+"""Choose each row's next token from its logits: greedy, or temperature with top-k, top-p and min-p, after what a
+request asks of the logits (logit bias, penalties, min_tokens: logits.py).
 
 Sampling uses the exponential race: with E_i ~ Exp(1), argmax_i p_i / E_i is distributed as p. Each sample
 draws its noise from its own generator, seeded from its request's seed and its index, so a sample's tokens
@@ -9,11 +10,16 @@ from __future__ import annotations
 
 import torch
 
+from ponder.engine.logits import adjust
 from ponder.engine.request import Sequence
 
 
 class Sampler:
-    def __init__(self):
+    """Args:
+        eos: the model's end-of-sequence ids (min_tokens keeps them from being chosen early)."""
+
+    def __init__(self, eos: set[int] = frozenset()):
+        self.eos = set(eos)
         self.generators: dict[int, torch.Generator] = {}  # seq_id -> its noise stream
 
     def release(self, seqs: list[Sequence]) -> None:
@@ -32,11 +38,17 @@ class Sampler:
         """logits [rows, vocab] -> (tokens [rows], logprobs [rows, vocab] of the model's own distribution)."""
         logits = logits.float()
         logprobs = torch.log_softmax(logits, dim=-1)
+        logits = self.adjust(logits, rows)
         tokens = logits.argmax(dim=-1)
         sampled = [i for i, seq in enumerate(rows) if not seq.params.greedy]
         if sampled:
             tokens[sampled] = self.sample(logits[sampled], [rows[i] for i in sampled])
         return tokens, logprobs
+
+    def adjust(self, logits: torch.Tensor, rows: list[Sequence], drafted: list[list[int]] | None = None
+               ) -> torch.Tensor:
+        """The logits the rows choose from: what their requests ask of them applied (logits.py)."""
+        return adjust(logits, rows, self.eos, drafted)
 
     def sample(self, logits: torch.Tensor, rows: list[Sequence]) -> torch.Tensor:
         probs = self.probs(logits, rows)

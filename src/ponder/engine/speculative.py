@@ -13,7 +13,8 @@ after any rejection (from `num_tokens`, between 1 and 3 x `num_tokens`). On a CP
 costs much more than a pass over one (small matrix products do not batch well there), so the steps that a
 good draft makes long pay off most.
 
-Both distributions are the processed ones (temperature, top-k, top-p, min-p), so the output follows exactly
+Both distributions are the processed ones (logit bias, penalties and min_tokens, counting the drafts a position
+follows; then temperature, top-k, top-p, min-p), so the output follows exactly
 the distribution that plain sampling with the same parameters draws from; greedy rows accept a draft token
 when it is the target's argmax. The KV columns of rejected tokens are dropped in both models.
 """
@@ -94,13 +95,15 @@ class Speculator:
             for j in range(k):
                 if j:
                     logits = self.draft.forward(rows, [[d[-1]] for d in drafts], offset=j)[:, -1]
-                probs = processed(logits, rows)
+                probs = processed(sampler.adjust(logits, rows, drafts), rows)
                 for i, seq in enumerate(rows):
                     drafts[i].append(sampler.draw(probs[i], seq))
                 draft_probs.append(probs)
         logits = target.forward(rows, [[s.last_token] + d for s, d in zip(rows, drafts)], offset=k)
         # every position of every row in one call: [rows * (k+1), vocab]
-        q = processed(logits.reshape(-1, logits.shape[-1]), [s for s in rows for _ in range(k + 1)])
+        positions = [s for s in rows for _ in range(k + 1)]
+        q = processed(sampler.adjust(logits.reshape(-1, logits.shape[-1]), positions,
+                                     [d[:j] for d in drafts for j in range(k + 1)]), positions)
         q = q.view(len(rows), k + 1, -1)
         p = torch.stack(draft_probs, dim=1) if draft_probs else None
         out = [control(seq, self.accept(seq, drafts[i], None if p is None else p[i], q[i], sampler))

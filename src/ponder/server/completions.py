@@ -37,7 +37,7 @@ class CompletionReply(Reply):
         names = [self.token(t) for t in tokens.ids]
         logprobs = {"tokens": names, "token_logprobs": tokens.logprobs,
                     "top_logprobs": [{self.token(k): v for k, v in top.items()} for top in tokens.top]}
-        return logprobs | {"text_offset": _offsets(names)} if whole else logprobs
+        return logprobs | {"text_offset": _offsets(map(self.width, tokens.ids))} if whole else logprobs
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,10 @@ def _echoed(body: dict, echo: Echo) -> dict:
         choice = choice | {"text": echo.text + choice["text"]}
         if echo.logprobs is not None:
             merged = {key: echo.logprobs[key] + choice["logprobs"][key] for key in echo.logprobs}
-            choice["logprobs"] = merged | {"text_offset": _offsets(merged["tokens"])}
+            # the prompt's tokens are all in its text (special ones too: the prompt is sent as text)
+            prompt = _offsets(map(len, echo.logprobs["tokens"]))
+            choice["logprobs"] = merged | {"text_offset": prompt + [len(echo.text) + offset for offset in
+                                                                    choice["logprobs"]["text_offset"]]}
         choices.append(choice)
     spent = body["usage"]
     # the prompt counts once, scored for its logprobs or not (OpenAI's billing)
@@ -100,6 +103,6 @@ def _echoed(body: dict, echo: Echo) -> dict:
                                                       spent["completion_tokens_details"]["reasoning_tokens"])}
 
 
-def _offsets(tokens: list[str]) -> list[int]:
-    """Where each token starts in the text (the completions API's text_offset)."""
-    return list(itertools.accumulate((len(t) for t in tokens), initial=0))[:-1]
+def _offsets(widths) -> list[int]:
+    """Where each token starts in the text (the completions API's text_offset), from the characters each is."""
+    return list(itertools.accumulate(widths, initial=0))[:-1]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -70,8 +70,6 @@ class Message(BaseModel):
 # fields of OpenAI's and vLLM's requests that ponder does not do (yet): refused with a 400 naming the field unless
 # they ask for nothing (the values here), never ignored
 NEUTRAL: dict[str, tuple] = {
-    "logit_bias": (None, {}), "presence_penalty": (None, 0), "frequency_penalty": (None, 0),
-    "repetition_penalty": (None, 1), "min_tokens": (None, 0), "stop_token_ids": (None, []),
     "response_format": (None, {"type": "text"}), "tools": (None, []), "tool_choice": (None, "none", "auto"),
     "functions": (None, []), "function_call": (None, "none", "auto"), "parallel_tool_calls": (None, True, False),
     "best_of": (None, 1), "suffix": (None, ""), "modalities": (None, ["text"]), "audio": (None,),
@@ -98,12 +96,12 @@ class SamplingRequest(BaseModel):
     stream: bool = False
     user: str | None = None
     ponder: PonderOptions | None = None
-    logit_bias: dict[str, float] | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
-    repetition_penalty: float | None = None
-    min_tokens: int | None = None
-    stop_token_ids: list[int] | None = None
+    logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = None  # token id (as a string): bias
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    repetition_penalty: float | None = Field(None, gt=0)  # vLLM's
+    min_tokens: int | None = Field(None, ge=0)  # vLLM's
+    stop_token_ids: list[Annotated[int, Field(ge=0)]] | None = None  # vLLM's
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None

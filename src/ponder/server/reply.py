@@ -29,7 +29,7 @@ class Reply(ABC):
 
     def __init__(self, serving: Serving, plan: Plan):
         self.plan = plan
-        self.token = serving.token
+        self.token, self.width = serving.token, serving.width
         self.id = completion_id(self.kind)
         self.created = now()
 

@@ -146,13 +146,23 @@ class Serving:
                  if (value := getattr(request, key)) is not None}
         if given.get("top_k") == -1:  # vLLM's "every token"
             given["top_k"] = 0
-        if self.runtime.choice.remote and (thinking or {}).get("thinking_budget") is not None:
-            param = "reasoning_effort" if getattr(request, "reasoning_effort", None) else "thinking_token_budget"
-            raise InvalidArgumentError(f"{param}: a thinking budget is kept by ponder's own engine; the server behind "
-                                       "this one (--backend) is not sent one", param=param)
+        given |= {key: value for key in ("presence_penalty", "frequency_penalty", "repetition_penalty", "min_tokens",
+                                         "stop_token_ids") if (value := getattr(request, key)) is not None}
+        if request.logit_bias:
+            if not all(key.isascii() and key.isdigit() for key in request.logit_bias):
+                raise InvalidArgumentError("logit_bias: its keys are token ids, as strings of digits ({\"42\": -100})",
+                                           param="logit_bias")
+            given["logit_bias"] = {int(key): value for key, value in request.logit_bias.items()}
+        if given.get("min_tokens", 0) > tokens:
+            raise InvalidArgumentError(f"min_tokens={given['min_tokens']} is over max_tokens={tokens}",
+                                       param="min_tokens")
+        if self.runtime.choice.remote:  # the fields ponder does not know, for the server behind it
+            given["extra"] = dict(request.model_extra or {})
         sampling = SamplingParams(**{**self.defaults, **given, **(thinking or {})},
                                   max_tokens=max(tokens, 1),  # with max_tokens=0 nothing samples (`generates`)
                                   stop=stop, seed=request.seed, ignore_eos=request.ignore_eos)
+        if getattr(self.runtime.generator, "vocab", None):  # a bad token id: a 400 now, not an error mid-stream
+            sampling.check_vocabulary(self.runtime.generator.vocab)
         config = StrategyConfig(budget=route.budget, sampling=sampling, options=options.options if options else {})
         if route.strategy is not None:
             config.parse(declared.options, route.strategy)  # a bad option: a 400 now, not an error mid-stream
@@ -196,3 +206,8 @@ class Serving:
     def token(self, token_id: int) -> str:
         """A token's text, as logprobs name it."""
         return self.runtime.generator.tokenizer.decode([token_id])
+
+    def width(self, token_id: int) -> int:
+        """How many characters of a sample's text a token is: its own, or none for a special token (the end of
+        sequence, a chat template's role token), which a sample's text leaves out."""
+        return len(self.runtime.generator.tokenizer.decode([token_id], skip_special_tokens=True))
