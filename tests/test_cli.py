@@ -220,3 +220,29 @@ def test_an_option_no_strategy_of_the_run_would_read_is_refused_not_dropped():
                                  "adaptive-vote.confidence=0.9"), "adaptive-vote is not among --strategy")
     assert_one_line_error(ponder("eval", "--task", "arith", "--strategy", "reference", "--option", "m=3"),
                           "no strategy of this run takes options")
+
+
+def test_solve_and_eval_keep_a_runs_tokens_seconds_and_dollars(tmp_path):
+    """--deadline, --max-total-tokens, --max-cost with --prices: the limit named in each Result (and counted in a
+    summary's stop_reasons), the caps never passed, the cost in every record; bad values one line each, exit 2."""
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"ponder-arith": {"prompt": 1.0, "generated": 4.0}}))
+    question = "Mia has 23 pens. She buys 15 more. How many pens does she have now?"
+    late = ponder("solve", question, "--strategy", "vote", "--budget", "16", "--deadline", "0.005", "--json")
+    assert late.returncode == 0, late.stderr
+    result = json.loads(late.stdout)
+    assert result["stop_reason"] == "deadline" and result["answer"] is not None
+    priced = ponder("eval", "--task", "arith", "--limit", "6", "--strategy", "vote", "--budget", "8",
+                    "--max-total-tokens", "200", "--max-cost", "0.0009", "--prices", str(prices), "--json",
+                    "--out", str(tmp_path / "run"))
+    assert priced.returncode == 0, priced.stderr
+    summary = json.loads(priced.stdout)
+    assert set(summary["stop_reasons"]) <= {"tokens", "cost"} and summary["cost_per_problem"] <= 0.0009
+    records = [json.loads(line) for line in (tmp_path / "run" / "records.jsonl").read_text().splitlines()]
+    assert all(r["tokens"]["generated"] <= 200 and 0 < r["cost"] <= 0.0009 for r in records)
+    for args, needles in ((["--max-cost", "0.01"], ["max_cost needs the models' prices"]),
+                          (["--deadline", "-1"], ["deadline=-1.0 must be"]),
+                          (["--max-total-tokens", "8"], ["max_total_tokens=8 must be > 16"]),
+                          (["--max-cost", "0.01", "--prices", str(tmp_path / "none.json")],
+                           ["cannot read the price table"])):
+        assert_one_line_error(ponder("solve", question, "--strategy", "vote", *args), *needles)

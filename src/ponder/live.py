@@ -23,6 +23,9 @@ class Watched:
         self.generator = generator
         self.name = generator.name
         self.usage = generator.usage
+        self.tokenizer = getattr(generator, "tokenizer", None)  # what a run's cost cap counts prompts with
+        self.markers = getattr(generator, "markers", None)
+        self.shares_prompt = getattr(generator, "shares_prompt", True)
         self.extract = extract
         self.title = title
         self.samples: list[dict] = []

@@ -37,8 +37,9 @@ def test_vllm_splits_budgets_and_serves_every_strategy_as_ponder_does():
         assert side["vllm"]["most_reasoning_tokens"] <= int(budget) - figures["prompt_tokens_after_think"]
         assert side["splits_equal_at_vllms_count"] == 12
     forwarded = figures["forwarded"]  # a field ponder does not know reaches vLLM through ponder serve --backend
-    assert forwarded["with_plus"] > 0 == forwarded["with_plus_under_bad_words"]
+    assert forwarded["plain"]["with_plus"] > 0 == forwarded["bad_words"]["with_plus"]
     assert forwarded["unknown_fields"] == ["bad_words"]
+    assert forwarded["plain"]["json_content"] == 0 and forwarded["response_format"]["json_content"] == 12
     strategies = figures["strategies"]
     assert "min_thinking_tokens" in strategies.pop("budget-forcing")["refused"]  # s1's "Wait" is ponder's engine's
     assert all(s["accuracy"] >= 0.5 for name, s in strategies.items() if name != "nothink-vote"), strategies

@@ -23,6 +23,7 @@ def test_a_run_folder_reads_back_into_the_same_json_key_for_key_and_in_order():
         assert written.pop("replicas") == 1  # the keys these summaries predate: one engine,
         assert written.pop("reasoning_tokens_per_problem") == 0  # no thinking: every generated token an answer's
         assert written.pop("answer_tokens_per_problem") == entry["tokens_generated_per_problem"]
+        assert written.pop("cost_per_problem", None) is None and written.pop("stop_reasons", {}) == {}  # runs: none
         assert list(written.items()) == list(entry.items())
 
 

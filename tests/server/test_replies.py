@@ -264,3 +264,28 @@ def test_text_offsets_point_into_the_text_past_the_special_tokens_it_leaves_out(
         for i, (offset, token) in enumerate(pairs):
             skipped = token in special and i >= prompt_tokens  # generated, and left out of the text
             assert (text[offset:offset + len(token)] == token) != skipped, (offset, token)
+
+
+def test_a_strategy_request_caps_its_tokens_seconds_and_dollars(serving):
+    """The `ponder` object's max_total_tokens, deadline and max_cost (priced by the server's table) reach the run:
+    never over a cap, the limit named as the run's stop reason, and an answer all the same."""
+    from ponder.strategies.limits import Prices
+
+    priced = Serving(serving.runtime, Limits(), Prices.parse({"*": {"prompt": 1, "generated": 4}}))
+    for limit, value, reason in (("max_total_tokens", 60, "tokens"), ("deadline", 0.005, "deadline"),
+                                 ("max_cost", 0.0005, "cost")):
+        body, chunks = both(priced, chat, ChatCompletionRequest, model="vote@8/ponder-arith", messages=QUESTION,
+                            seed=2, ponder={limit: value})
+        run = body["ponder"]["runs"][0]
+        assert run["stop_reason"] == reason and run["answer"] is not None, (limit, run)
+        assert chunks[-2]["ponder"]["runs"][0]["stop_reason"] == reason
+        assert run["tokens"]["generated"] <= (60 if limit == "max_total_tokens" else 8 * 256 + 16)
+        assert run["cost"] is not None and (run["cost"] <= 0.0005 or limit != "max_cost")
+    for fields, param in (({"ponder": {"max_cost": 0.01}}, "ponder.max_cost"),):  # no price table on `serving`
+        with pytest.raises(InvalidArgumentError) as caught:
+            asyncio.run(chat.create(serving, ChatCompletionRequest(model="vote@2/ponder-arith", messages=QUESTION,
+                                                                   **fields)))
+        assert caught.value.param == param
+    with pytest.raises(InvalidArgumentError, match="are a strategy's; name a strategy too"):
+        asyncio.run(chat.create(serving, ChatCompletionRequest(model="ponder-arith", messages=QUESTION,
+                                                               ponder={"deadline": 1})))

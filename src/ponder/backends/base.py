@@ -120,6 +120,7 @@ class Stream:
         self._events = events
         self._abort = abort
         self._sink = sink
+        self._watchers: list[Callable[[SampleEvent], None]] = []
         if sink is not None:
             sink.add(prompt=prompt_tokens)
 
@@ -140,7 +141,13 @@ class Stream:
         if event.finished:
             self.finish_reasons[event.index] = event.finish_reason
             self.stop_strings[event.index] = event.stop_string
+        for watcher in self._watchers:
+            watcher(event)
         return event
+
+    def watch(self, watcher: Callable[[SampleEvent], None]) -> None:
+        """Call `watcher` with each event as it is read (a run's spend limits keep their account so)."""
+        self._watchers.append(watcher)
 
     async def abort(self, index: int | None = None) -> None:
         """Stop one sample, or every sample not finished yet; each still sends its last (aborted) event."""

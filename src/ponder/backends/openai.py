@@ -31,7 +31,9 @@ from ponder.seeds import derive_seed
 
 
 class OpenAIGenerator:
-    """Args:
+    """Each sample is a request of its own, so a server bills its prompt once per sample (`shares_prompt`).
+
+    Args:
         base_url: the server's API root, e.g. http://127.0.0.1:8000/v1.
         model: the model name to ask for.
         api_key: the server's key (any string where it needs none).
@@ -57,6 +59,7 @@ class OpenAIGenerator:
         self._concurrency = concurrency
         self._per_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.name = model
+        self.shares_prompt = False
         self.extra_body = extra_body or None
         self.usage = TokenUsage()
         self.tokenizer = None

@@ -16,7 +16,9 @@ Four parts, one run:
 - strategies: every strategy through the OpenAI backend on vLLM, its accuracy and tokens (or the error that
   refuses it: s1's budget forcing needs ponder's engine to write "Wait").
 - forwarded: a field ponder does not know, sent to a `ponder serve --backend` in front of vLLM, reaches vLLM:
-  vLLM's `bad_words: ["+"]` keeps "+" out of every reply (plain replies, the same problems, have it).
+  vLLM's `bad_words: ["+"]` keeps "+" out of every reply (plain replies, the same problems, have it); and
+  `response_format` (a JSON schema: one integer), which ponder's engine refuses, is vLLM's to keep there: replies
+  whose content is JSON (a plain reply's, "Answer: 38", is not).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ponder.bench.llamacpp import _accuracy, _all, _timed
 
 MAX_TOKENS = 256
 BUDGETS = (4, 8, 16)
+INTEGER = {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "integer"}}}
 
 
 def run(model: str = "ponder-arith-think", problems: int = 50, strategy_problems: int = 10, budget: int = 4,
@@ -81,9 +84,11 @@ def run(model: str = "ponder-arith-think", problems: int = 50, strategy_problems
             say("forwarded: vLLM's bad_words through a ponder serve in front of it")
             with peers.ponder_serve("--backend", vllm, "--model", model) as (front, _):
                 forwarded = {"problems": problems, "unknown_fields": set()}
-                for name, extra in (("with_plus", None), ("with_plus_under_bad_words", {"bad_words": ["+"]})):
+                for name, extra in (("plain", None), ("bad_words", {"bad_words": ["+"]}),
+                                    ("response_format", {"response_format": INTEGER})):
                     replies = asyncio.run(_replies(front, model, tasks, extra=extra, report=forwarded))
-                    forwarded[name] = sum("+" in reasoning + content for reasoning, content, _ in replies)
+                    forwarded[name] = {"with_plus": sum("+" in thought + content for thought, content, _ in replies),
+                                       "json_content": sum(_json(content) for _, content, _ in replies)}
                 forwarded["unknown_fields"] = sorted(forwarded["unknown_fields"])
     finally:
         local.close()
@@ -112,6 +117,16 @@ async def _replies(url: str, model: str, tasks, budget: int | None = None, extra
         return reasoning, message.content or "", details.reasoning_tokens if details else None
     async with client:
         return await asyncio.gather(*(ask(task) for task in tasks))
+
+
+def _json(text: str) -> bool:
+    import json
+
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _opened(tokenizer, messages) -> int:

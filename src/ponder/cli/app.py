@@ -49,6 +49,16 @@ TOP_K_HELP = "Keep only the k most likely tokens (0: all). Default: the model's,
 MIN_P_HELP = "Drop tokens less likely than this share of the most likely one. Default: the model's, else 0."
 OPTION_HELP = ("A strategy option, KEY=VALUE (repeatable), e.g. --option confidence=0.99 for adaptive-vote; "
                "STRATEGY.KEY=VALUE sets it for that strategy only (in a grid).")
+MAX_TOTAL_TOKENS_HELP = ("The most tokens a question's run may generate, every sample counted: never exceeded (each "
+                         "sample reserves its --max-tokens; fewer or shorter samples where not all fit). The run "
+                         "then answers with what it has, stop_reason \"tokens\".")
+DEADLINE_HELP = ("Seconds a question's run may take: at the deadline its samples are aborted and it answers with "
+                 "what it has (the vote of finished samples, else an answer written at once after the longest "
+                 "partial trace), stop_reason \"deadline\".")
+MAX_COST_HELP = ("The most dollars a question's run may spend, priced by --prices: never exceeded; stop_reason "
+                 "\"cost\" where it stopped the run.")
+PRICES_HELP = ('A JSON price table, {"MODEL": {"prompt": D, "generated": D}} in dollars per million tokens ("*": '
+               "any other model): every Result then reports its cost.")
 
 
 def _runtime(choice, strategies: list[str], replicas: int | None = None, address: str | None = None,
@@ -91,9 +101,17 @@ def _markers(text: str | None):
     return ReasoningMarkers.parse(text) if text is not None else None
 
 
-def _strategy_config(strategy: str, budget: int, sampling: dict, options: list[str] | None = None):
-    """The strategy's config (`sampling`: SamplingParams fields, see `_sampling`); every name and value checked
-    before a model is loaded."""
+def _limits(max_total_tokens: int | None = None, deadline: float | None = None, max_cost: float | None = None,
+            prices: str | None = None):
+    """--max-total-tokens, --deadline, --max-cost and --prices as the strategies' Limits (checked now)."""
+    from ponder.strategies.limits import Limits, Prices
+
+    return Limits(max_total_tokens, deadline, max_cost, Prices.load(prices) if prices is not None else None)
+
+
+def _strategy_config(strategy: str, budget: int, sampling: dict, options: list[str] | None = None, limits=None):
+    """The strategy's config (`sampling`: SamplingParams fields, see `_sampling`; `limits`: see `_limits`); every
+    name and value checked before a model is loaded."""
     from ponder.backends.base import SamplingParams
     from ponder.runtime import entry
     from ponder.strategies import STRATEGIES, StrategyConfig
@@ -109,7 +127,8 @@ def _strategy_config(strategy: str, budget: int, sampling: dict, options: list[s
             raise InvalidArgumentError(f"--option {option!r}: {only!r} is not a strategy")
         if not dot or only == strategy:
             parsed[key.replace("-", "_")] = value.strip()
-    config = StrategyConfig(budget=budget, sampling=SamplingParams(**sampling), options=parsed)
+    config = StrategyConfig(budget=budget, sampling=SamplingParams(**sampling), options=parsed,
+                            **({"limits": limits} if limits is not None else {}))
     config.parse(entry(strategy).options, strategy)  # a bad option is an error before any model loads
     return config
 

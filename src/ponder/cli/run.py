@@ -10,11 +10,11 @@ from typing import Optional
 
 import typer
 
-from ponder.cli.app import (ANSWER_RESERVE_HELP, BACKEND_HELP, DEVICE_HELP, DRAFT_HELP, MARKERS_HELP,
-                            MIN_P_HELP, MIN_THINKING_HELP, MODEL_HELP, NO_THINKING_HELP, OPTION_HELP,
-                            RAY_ADDRESS_HELP, REPLICAS_HELP, STRATEGY_HELP, TEMPERATURE_HELP, THINKING_BUDGET_HELP,
-                            TOP_K_HELP, TOP_P_HELP, VERIFIER_HELP, _budgets, _markers, _runtime, _sampling,
-                            _strategy_config, app)
+from ponder.cli.app import (ANSWER_RESERVE_HELP, BACKEND_HELP, DEADLINE_HELP, DEVICE_HELP, DRAFT_HELP,
+                            MARKERS_HELP, MAX_COST_HELP, MAX_TOTAL_TOKENS_HELP, MIN_P_HELP, MIN_THINKING_HELP,
+                            MODEL_HELP, NO_THINKING_HELP, OPTION_HELP, PRICES_HELP, RAY_ADDRESS_HELP, REPLICAS_HELP,
+                            STRATEGY_HELP, TEMPERATURE_HELP, THINKING_BUDGET_HELP, TOP_K_HELP, TOP_P_HELP,
+                            VERIFIER_HELP, _budgets, _limits, _markers, _runtime, _sampling, _strategy_config, app)
 from ponder.errors import InvalidArgumentError
 from ponder.eval.records import open_run
 from ponder.eval.report import print_pool, print_summaries
@@ -42,6 +42,10 @@ def solve(
     no_thinking: bool = typer.Option(False, "--no-thinking", help=NO_THINKING_HELP),
     answer_reserve: Optional[int] = typer.Option(None, help=ANSWER_RESERVE_HELP),
     reasoning_markers: Optional[str] = typer.Option(None, help=MARKERS_HELP),
+    max_total_tokens: Optional[int] = typer.Option(None, help=MAX_TOTAL_TOKENS_HELP),
+    deadline: Optional[float] = typer.Option(None, help=DEADLINE_HELP),
+    max_cost: Optional[float] = typer.Option(None, help=MAX_COST_HELP),
+    prices: Optional[str] = typer.Option(None, help=PRICES_HELP),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     backend: str = typer.Option("local", help=BACKEND_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print only the whole Result, as one JSON object, with the "
@@ -58,7 +62,8 @@ def solve(
 
     sampling = _sampling(model, backend, max_tokens, temperature, top_p, top_k, min_p, thinking_budget,
                          min_thinking_tokens, no_thinking, answer_reserve)
-    config = _strategy_config(strategy, budget, sampling, option)
+    config = _strategy_config(strategy, budget, sampling, option,
+                              _limits(max_total_tokens, deadline, max_cost, prices))
     markers = _markers(reasoning_markers)
     if not question.strip():
         raise InvalidArgumentError("the question is empty")
@@ -123,6 +128,10 @@ def evaluate(
     no_thinking: bool = typer.Option(False, "--no-thinking", help=NO_THINKING_HELP),
     answer_reserve: Optional[int] = typer.Option(None, help=ANSWER_RESERVE_HELP),
     reasoning_markers: Optional[str] = typer.Option(None, help=MARKERS_HELP),
+    max_total_tokens: Optional[int] = typer.Option(None, help=MAX_TOTAL_TOKENS_HELP),
+    deadline: Optional[float] = typer.Option(None, help=DEADLINE_HELP),
+    max_cost: Optional[float] = typer.Option(None, help=MAX_COST_HELP),
+    prices: Optional[str] = typer.Option(None, help=PRICES_HELP),
     out: Optional[str] = typer.Option(None, help="Run folder: records.jsonl (one record per problem and strategy, "
                                       "written as each finishes), manifest.json, summaries.json. A rerun with "
                                       "the same settings resumes: finished records are skipped."),
@@ -161,7 +170,9 @@ def evaluate(
     grid = [(name, b) for name in strategies for b in (budgets if modelled[name] else [1])]
     sampling = _sampling(model, backend, max_tokens, temperature, top_p, top_k, min_p, thinking_budget,
                          min_thinking_tokens, no_thinking, answer_reserve)
-    configs = {(name, b): _strategy_config(name, b, sampling, option if modelled[name] else None) for name, b in grid}
+    limits = _limits(max_total_tokens, deadline, max_cost, prices)
+    configs = {(name, b): _strategy_config(name, b, sampling, option if modelled[name] else None, limits)
+               for name, b in grid}
     markers = _markers(reasoning_markers)
     for text in option or []:  # an option that no strategy of the grid would read is refused, not dropped
         target = text.partition("=")[0].strip().rpartition(".")[0]

@@ -11,7 +11,8 @@ import typer
 
 from ponder.bench import BENCHMARKS
 from ponder.bench import Options as BenchOptions
-from ponder.cli.app import BACKEND_HELP, DEVICE_HELP, MODEL_HELP, RAY_ADDRESS_HELP, REPLICAS_HELP, _runtime, app
+from ponder.cli.app import (BACKEND_HELP, DEVICE_HELP, MODEL_HELP, PRICES_HELP, RAY_ADDRESS_HELP, REPLICAS_HELP,
+                            _runtime, app)
 from ponder.errors import InvalidArgumentError
 from ponder.eval.report import write_report
 from ponder.models import DEFAULT_MODEL
@@ -138,6 +139,8 @@ def serve(
     replicas: Optional[int] = typer.Option(None, help=REPLICAS_HELP + " Each request goes to the replica with "
                                            "the least work in flight."),
     ray_address: Optional[str] = typer.Option(None, help=RAY_ADDRESS_HELP),
+    prices: Optional[str] = typer.Option(None, help=PRICES_HELP + " A request may then cap its dollars "
+                                         "(ponder.max_cost)."),
 ):
     """An OpenAI-compatible API with test-time scaling: name the model \\[STRATEGY\\[@BUDGET]/]MODEL (for example
     adaptive-vote@32/ponder-arith; a plain ponder-arith is the model itself), or pass the strategy and its options
@@ -157,8 +160,12 @@ def serve(
     from ponder.runtime import Choice
 
     limits = Limits(max_n, max_budget, max_tokens, max_running, max_queue, max_request_bytes)
+    from ponder.strategies.limits import Prices
+
+    price_table = Prices.load(prices) if prices is not None else None
     with _runtime(Choice(backend, model, device=device, seed=seed), [], replicas, ray_address, plain=True) as runtime:
-        uvicorn.run(create_app(Serving(runtime, limits), api_key), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(Serving(runtime, limits, price_table), api_key), host=host, port=port,
+                    log_level="warning")
 
 
 @app.command()

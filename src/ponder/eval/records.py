@@ -48,6 +48,7 @@ class Record:
     votes: dict
     details: dict
     candidates: list[str]  # each candidate's text
+    cost: float | None = None  # dollars (a run with a price table; an earlier version's: None)
 
     @property
     def hit(self) -> bool:

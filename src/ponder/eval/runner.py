@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import replace
 from typing import Awaitable, Callable, TypeVar
 
@@ -64,7 +64,7 @@ async def record(problem: Problem, unit: str, result: Result) -> Record:
     return Record(key=f"{unit}/{problem.id}", id=problem.id, level=problem.level, reference=problem.answer,
                   answer=result.answer, correct=await grade_answer(problem, result.answer), samples=result.samples,
                   tokens=result.tokens, stop_reason=result.stop_reason, wall_s=result.wall_s, votes=result.votes,
-                  details=result.details, candidates=[c.text for c in result.candidates])
+                  details=result.details, candidates=[c.text for c in result.candidates], cost=result.cost)
 
 
 def summarize(records: list[Record], *, wall_s: float, new: int, **fields) -> Summary:
@@ -95,6 +95,8 @@ def summarize(records: list[Record], *, wall_s: float, new: int, **fields) -> Su
         wall_s_per_problem=round(wall_s / new, 4) if new else None,
         latency_s_per_problem=round(sum(r.wall_s for r in records) / n, 4),
         problems_run_now=new,
+        cost_per_problem=None if any(r.cost is None for r in records) else round(sum(r.cost for r in records) / n, 9),
+        stop_reasons=dict(sorted(Counter(r.stop_reason for r in records).items())),
         **fields,
     )
 

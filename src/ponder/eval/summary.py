@@ -55,6 +55,8 @@ class Summary(Settings):
     wall_s_per_problem: float | None  # None: every record was found, none run now
     latency_s_per_problem: float
     problems_run_now: int | None = None
+    cost_per_problem: float | None = None  # dollars (None: a model without a price, or no price table)
+    stop_reasons: dict = field(default_factory=dict)  # why each problem's run stopped, counted
     concurrency: int
     temperature: float
     verifier: str | None

@@ -177,7 +177,8 @@ async def _runs(serving: Serving, plan: Plan) -> AsyncIterator[Event]:
     endings = [Ending(_finish(_chosen(r).finish_reason)) for r in results]
     report = {"strategy": plan.route.strategy, "budget": plan.config.budget, "options": dict(plan.config.options),
               "runs": [{"answer": None if r.answer is None else str(r.answer), "samples": r.samples, "votes": r.votes,
-                        "stop_reason": r.stop_reason, "tokens": r.tokens, "wall_s": r.wall_s} for r in results]}
+                        "stop_reason": r.stop_reason, "tokens": r.tokens, "wall_s": r.wall_s, "cost": r.cost}
+                       for r in results]}
     prompt, generated = _spent(results)
     counted = await serving.prompt_tokens(Question.asked(plan.prompt).prompt(), plan)  # as the runs read it
     yield Finished(endings, prompt if counted is None else counted, generated, report,

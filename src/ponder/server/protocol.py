@@ -23,6 +23,14 @@ class PonderOptions(BaseModel):
     budget: int | None = Field(None, ge=1)
     verifier: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    # what a strategy's run may spend besides its budget (strategies/limits.py): generated tokens, seconds, dollars
+    # (priced by the server's --prices)
+    max_total_tokens: int | None = Field(None, gt=16)
+    deadline: float | None = Field(None, gt=0, allow_inf_nan=False)
+    max_cost: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+    def limited(self) -> bool:
+        return any(value is not None for value in (self.max_total_tokens, self.deadline, self.max_cost))
 
 
 class ContentPart(BaseModel):
@@ -75,6 +83,9 @@ NEUTRAL: dict[str, tuple] = {
     "best_of": (None, 1), "suffix": (None, ""), "modalities": (None, ["text"]), "audio": (None,),
     "prediction": (None,), "web_search_options": (None,),
 }
+# of those, the ones a server behind `--backend` (vLLM, SGLang, llama.cpp) is sent: they shape a sample's text
+# alone, which ponder passes on (a tool call would come back in fields a sample's events do not carry)
+FORWARDED = ("response_format",)
 
 
 class SamplingRequest(BaseModel):
@@ -116,9 +127,15 @@ class SamplingRequest(BaseModel):
     web_search_options: dict[str, Any] | None = None
     stream_options: StreamOptions | None = None
 
-    def refused(self) -> str | None:
-        """The first field set that ponder does not do (NEUTRAL), or None."""
-        return next((name for name, neutral in NEUTRAL.items() if getattr(self, name) not in neutral), None)
+    def refused(self, remote: bool = False) -> str | None:
+        """The first field set that ponder does not do (NEUTRAL), or None. Behind a remote server (`remote`),
+        FORWARDED fields are that server's to do."""
+        return next((name for name, neutral in NEUTRAL.items()
+                     if getattr(self, name) not in neutral and not (remote and name in FORWARDED)), None)
+
+    def forwarded(self) -> dict[str, Any]:
+        """The FORWARDED fields set, for the server behind this one."""
+        return {name: getattr(self, name) for name in FORWARDED if getattr(self, name) not in NEUTRAL[name]}
 
     def unknown(self) -> list[str]:
         """The fields sent that no endpoint reads."""

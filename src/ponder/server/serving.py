@@ -17,8 +17,10 @@ from ponder.models import sampling_defaults
 from ponder.reasoning import ReasoningMarkers
 from ponder.runtime import Runtime, known_verifier
 from ponder.server.metrics import Metrics
-from ponder.server.protocol import NEUTRAL, Route, SamplingRequest, parse_model
+from ponder.server.protocol import FORWARDED, NEUTRAL, Route, SamplingRequest, parse_model
 from ponder.strategies import StrategyConfig
+from ponder.strategies.limits import Limits as RunLimits
+from ponder.strategies.limits import Prices
 from ponder.verifiers import VERIFIERS
 
 DEFAULT_MAX_TOKENS = 256  # a chat request that names no max_tokens
@@ -81,8 +83,9 @@ class Serving:
     """The runtime a server answers with (a Runtime, or a distributed.ReplicaPool: the same face), its limits, its
     metrics and the slots its requests share."""
 
-    def __init__(self, runtime: Runtime, limits: Limits = Limits()):
+    def __init__(self, runtime: Runtime, limits: Limits = Limits(), prices: Prices | None = None):
         self.runtime = runtime
+        self.prices = prices  # what each model's tokens cost: every strategy's run reports its cost
         self.model = runtime.choice.model
         # a field a request leaves out: the model's generation_config.json (vLLM's --generation-config auto), else
         # OpenAI's default; a server behind this one (--backend) is asked for OpenAI's and applies its own
@@ -100,10 +103,11 @@ class Serving:
         `reasoning`: split a thinking model's samples into reasoning and content, and reply with the reasoning
         (True) or without it (False); None: no split (text completions). A bad request fails here, before a stream
         starts."""
-        refused = request.refused()
+        refused = request.refused(remote=self.runtime.choice.remote)
         if refused is not None:
             neutral = [repr(value) for value in NEUTRAL[refused] if value is not None]
-            raise InvalidArgumentError(f"{refused}: this server does not do it; leave it out" +
+            behind = " (a server behind --backend is sent it)" if refused in FORWARDED else ""
+            raise InvalidArgumentError(f"{refused}: this server does not do it{behind}; leave it out" +
                                        (f" or send {' or '.join(neutral)}" if neutral else ""), param=refused)
         if request.stream_options is not None and not request.stream:
             raise InvalidArgumentError("stream_options are a stream's: send them with stream=true",
@@ -128,10 +132,12 @@ class Serving:
             if logprobs is not None:
                 raise InvalidArgumentError("logprobs are returned by a plain model (no strategy); a strategy's "
                                            "answer is a choice among samples")
-        elif verifier is not None or options is not None and (options.options or options.budget is not None):
+        elif verifier is not None or options is not None and (options.options or options.budget is not None or
+                                                              options.limited()):
             if verifier is not None:
                 known_verifier(verifier)  # a name that is wrong anyway is the first thing to fix
-            raise InvalidArgumentError("a verifier, a budget and options are a strategy's; name a strategy too")
+            raise InvalidArgumentError("a verifier, a budget, options and limits (max_total_tokens, deadline, "
+                                       "max_cost) are a strategy's; name a strategy too")
         if logprobs is not None and (self.runtime.choice.remote or self.runtime.generator.tokenizer is None):
             raise InvalidArgumentError("logprobs name their tokens by id, which only a local model gives; ask the "
                                        "server behind this one (--backend) for them")
@@ -157,13 +163,19 @@ class Serving:
             raise InvalidArgumentError(f"min_tokens={given['min_tokens']} is over max_tokens={tokens}",
                                        param="min_tokens")
         if self.runtime.choice.remote:  # the fields ponder does not know, for the server behind it
-            given["extra"] = dict(request.model_extra or {})
+            given["extra"] = {**(request.model_extra or {}), **request.forwarded()}
         sampling = SamplingParams(**{**self.defaults, **given, **(thinking or {})},
                                   max_tokens=max(tokens, 1),  # with max_tokens=0 nothing samples (`generates`)
                                   stop=stop, seed=request.seed, ignore_eos=request.ignore_eos)
         if getattr(self.runtime.generator, "vocab", None):  # a bad token id: a 400 now, not an error mid-stream
             sampling.check_vocabulary(self.runtime.generator.vocab)
-        config = StrategyConfig(budget=route.budget, sampling=sampling, options=options.options if options else {})
+        if options is not None and options.max_cost is not None and self.prices is None:
+            raise InvalidArgumentError("ponder.max_cost: this server has no price table (ponder serve --prices FILE)",
+                                       param="ponder.max_cost")
+        spend = RunLimits(options.max_total_tokens, options.deadline, options.max_cost, self.prices) if options \
+            else RunLimits(prices=self.prices)
+        config = StrategyConfig(budget=route.budget, sampling=sampling, options=options.options if options else {},
+                                limits=spend)
         if route.strategy is not None:
             config.parse(declared.options, route.strategy)  # a bad option: a 400 now, not an error mid-stream
         markers, opened = (None, False) if reasoning is None else \

@@ -13,7 +13,7 @@ from typing import Awaitable, Callable, Literal
 
 from ponder.strategies import (adaptive_vote, beam, best_of_n, budget_forcing, deepconf, first_finish, nothink_vote,
                                particle, reference, short_vote, single, spec_reason, vote, weighted_vote)
-from ponder.strategies.base import Candidate, NoOptions, Result, StrategyConfig
+from ponder.strategies.base import Candidate, NoOptions, Result, StrategyConfig, run_limited
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class Strategy:
     thinking: bool = False
 
     def __call__(self, problem, generator, verifier, config: StrategyConfig) -> Awaitable[Result]:
+        if config.limits.any and self.model:  # tokens, seconds or dollars besides the budget
+            return run_limited(self.run, problem, generator, verifier, config)
         return self.run(problem, generator, verifier, config)
 
 
