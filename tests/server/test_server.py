@@ -217,11 +217,14 @@ def test_overload_is_429_with_retry_after():
 
 def test_bench_server_reports_every_request():
     proc = subprocess.run([sys.executable, "-m", "ponder.cli", "bench", "server", "--requests", "12", "--clients", "4",
-                           "--server-model", "vote@2/ponder-arith", "--json"], capture_output=True, text=True,
-                          timeout=600)
+                           "--server-model", "vote@2/ponder-arith", "--deadline", "0.02", "--json"],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout)
     assert figures["answered"] == 12 and figures["lost"] == 0 and figures["statuses"] == {"200": 12}
+    # each request's deadline: how far past it the runs answered, as the replies' reports say
+    assert figures["runs"] == 12 and figures["deadline_s"] == 0.02 and 0 < figures["stopped_by_deadline"] <= 12
+    assert figures["run_overshoot_p50_s"] <= figures["run_overshoot_p99_s"] <= figures["client_overshoot_p99_s"]
     assert 0 < figures["latency_p50_s"] <= figures["latency_p99_s"] and figures["generated_tokens_per_s"] > 0
     assert figures["server_memory_mb_before"] > 0 and figures["server_memory_mb_after"] > 0
 

@@ -33,6 +33,7 @@ class Options:
     backend: str | None
     peer: str | None
     install: bool
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class Benchmark:
 def _no_peer(options: Options) -> None:
     if options.peer is not None:
         raise InvalidArgumentError("--peer is for ponder bench engine and ponder bench strategies")
+
+
+def _no_deadline(options: Options) -> None:
+    if options.deadline is not None:
+        raise InvalidArgumentError("--deadline is for ponder bench server")
 
 
 def _known_peer(options: Options) -> None:
@@ -65,6 +71,7 @@ def _show_json(figures: dict, options: Options) -> None:
 
 
 def _check_engine(options: Options) -> None:
+    _no_deadline(options)
     if options.peer is not None:  # against a peer's server: versus.py, its own workloads (no --case)
         _known_peer(options)
         if options.new_tokens < 1:
@@ -102,12 +109,14 @@ def _check_server(options: Options) -> None:
     _no_peer(options)
     if options.requests < 1 or options.clients < 1:
         raise InvalidArgumentError("--requests and --clients must be >= 1")
+    if options.deadline is not None and not options.deadline > 0:
+        raise InvalidArgumentError(f"--deadline={options.deadline} must be > 0 seconds")
 
 
 def _run_server(options: Options, progress: Progress) -> dict:
     from ponder.bench import server
 
-    return server.run(options.requests, options.clients, options.server_model, progress=progress)
+    return server.run(options.requests, options.clients, options.server_model, options.deadline, progress=progress)
 
 
 def _show_server(figures: dict, options: Options) -> None:
@@ -116,6 +125,7 @@ def _show_server(figures: dict, options: Options) -> None:
 
 def _check_llamacpp(options: Options) -> None:
     _no_peer(options)
+    _no_deadline(options)
     _positive_limit(options)
 
 
@@ -128,6 +138,7 @@ def _run_llamacpp(options: Options, progress: Progress) -> dict:
 def _check_reasoning(options: Options) -> None:
     if options.peer not in (None, "vllm"):
         raise InvalidArgumentError("ponder bench reasoning runs against vLLM (--peer vllm): its reasoning parser")
+    _no_deadline(options)
     _positive_limit(options)
 
 
@@ -142,6 +153,7 @@ def _run_reasoning(options: Options, progress: Progress) -> dict:
 def _check_strategies(options: Options) -> None:
     if (options.peer is None) == (options.backend is None):
         raise InvalidArgumentError("ponder bench strategies needs a server: --backend URL, or --peer NAME to start one")
+    _no_deadline(options)
     _positive_limit(options)
     _known_peer(options)
 

