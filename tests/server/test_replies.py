@@ -289,3 +289,12 @@ def test_a_strategy_request_caps_its_tokens_seconds_and_dollars(serving):
     with pytest.raises(InvalidArgumentError, match="are a strategy's; name a strategy too"):
         asyncio.run(chat.create(serving, ChatCompletionRequest(model="ponder-arith", messages=QUESTION,
                                                                ponder={"deadline": 1})))
+
+
+def test_a_request_names_no_file_of_the_servers(serving):
+    """auto's policy is the served model's own: a request may not have the server read a file of its choosing."""
+    request = ChatCompletionRequest(model="auto@4/ponder-arith", messages=QUESTION,
+                                    ponder={"options": {"policy": "/etc/passwd"}})
+    with pytest.raises(InvalidArgumentError) as caught:
+        asyncio.run(chat.create(serving, request))
+    assert caught.value.param == "ponder.options.policy" and "no file" in str(caught.value)

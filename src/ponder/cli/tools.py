@@ -271,6 +271,8 @@ def tune(
     probe: int = typer.Option(2, help="Samples of auto's probe, whose answers bin a question's difficulty."),
     max_tokens: int = typer.Option(256, help="The most tokens per sample."),
     out: str = typer.Option(..., help="The policy file to write (JSON): pass it to auto as --option policy=FILE."),
+    cache: Optional[str] = typer.Option(None, help="A folder to keep each choice's results in as they finish, so a "
+                                        "stopped run resumes where it was."),
 ):
     """Fit the policy of `auto`: probe each validation problem, answer it with every strategy at every budget,
     and keep, for each average spend, the choice per difficulty bin that gets the most right.
@@ -301,7 +303,7 @@ def tune(
     say = (lambda text: print(f"ponder tune: {text}", file=sys.stderr, flush=True))
     with Runtime(Choice(model=model, seed=seed), sorted(set(names) | {"vote"})) as runtime:
         policy = fit_policy(runtime, problems, names, budgets, probe, seed, sampling,
-                            grade=lambda p, a: asyncio.run(grade_answer(p, a)), progress=say)
+                            grade=lambda p, a: asyncio.run(grade_answer(p, a)), progress=say, cache=cache)
     policy["fitted_on"] |= {"task": task, "model": model, "max_tokens": max_tokens, "temperature": sampling.temperature}
     Policy.parse(policy, out)  # what auto will read
     Path(out).write_text(json.dumps(policy, indent=2) + "\n")

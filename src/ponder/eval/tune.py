@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from dataclasses import replace
+from pathlib import Path
 
 from ponder.backends.base import SamplingParams
+from ponder.errors import InvalidArgumentError
 from ponder.seeds import derive_seed
 from ponder.strategies import StrategyConfig
 from ponder.strategies.auto import BINS, difficulty
@@ -26,10 +29,14 @@ from ponder.strategies.base import majority
 
 
 def tune(runtime, problems, strategies: list[str], budgets: list[int], probe: int = 2, seed: int = 0,
-         sampling: SamplingParams = SamplingParams(), grade=None, progress=None) -> dict:
-    """The policy (a dict, as the file holds it) fitted on `problems`."""
+         sampling: SamplingParams = SamplingParams(), grade=None, progress=None, cache: str | Path | None = None
+         ) -> dict:
+    """The policy (a dict, as the file holds it) fitted on `problems`. With `cache` (a folder), each choice's
+    results are kept there as they finish, so a run that stops resumes where it was (keyed by the settings)."""
     say = progress or (lambda text: None)
     grade = grade or (lambda problem, answer: problem.answer is not None and answer == problem.answer)
+    kept = _Cache(cache, {"problems": [p.id for p in problems], "probe": probe, "seed": seed,
+                          "sampling": repr(sampling)}) if cache is not None else None
 
     def config(budget: int, problem, salt: str) -> StrategyConfig:
         return StrategyConfig(budget=budget, sampling=replace(sampling, seed=derive_seed(seed, problem.id, salt)))
@@ -37,29 +44,66 @@ def tune(runtime, problems, strategies: list[str], budgets: list[int], probe: in
     async def every(strategy: str, budget: int, salt: str):
         return await asyncio.gather(*(runtime.solve(p, strategy, config(budget, p, salt)) for p in problems))
 
-    say(f"probe: vote@{probe} on {len(problems)} problems")
-    probes = asyncio.run(every("vote", probe, "probe"))
-    bins = [difficulty([c.answer for c in r.candidates]) for r in probes]
-    table = {"stop": [(grade(p, r.answer), r.tokens["generated"]) for p, r in zip(problems, probes)]}
+    def rows(name: str, make) -> list:
+        """A choice's [(right, tokens)] per problem, from the cache or made now."""
+        found = kept.get(name) if kept is not None else None
+        if found is None:
+            found = make()
+            if kept is not None:
+                kept.put(name, found)
+        return found
+
+    def probed():
+        say(f"probe: vote@{probe} on {len(problems)} problems")
+        results = asyncio.run(every("vote", probe, "probe"))
+        return [(grade(p, r.answer), r.tokens["generated"], difficulty([c.answer for c in r.candidates]))
+                for p, r in zip(problems, results)]
+    probes = rows("probe", probed)
+    bins = [b for _, _, b in probes]
+    table = {"stop": [(right, tokens) for right, tokens, _ in probes]}
     for strategy in strategies:
         if strategy == "vote":  # every budget from the largest one's samples, in order
-            say(f"vote@{max(budgets)} on {len(problems)} problems (vote@k: its first k samples)")
-            results = asyncio.run(every("vote", max(budgets), "choice"))
+            def voted():
+                say(f"vote@{max(budgets)} on {len(problems)} problems (vote@k: its first k samples)")
+                results = asyncio.run(every("vote", max(budgets), "choice"))
+                return {str(b): [(grade(p, majority(r.candidates[:b])[0]), sum(c.tokens for c in r.candidates[:b]))
+                                 for p, r in zip(problems, results)] for b in budgets}
+            by_budget = rows(f"vote@{max(budgets)}", voted)
             for budget in budgets:
-                table[f"vote@{budget}"] = [(grade(p, majority(r.candidates[:budget])[0]),
-                                            sum(c.tokens for c in r.candidates[:budget]) + spent[1])
-                                           for p, r, spent in zip(problems, results, table["stop"])]
+                table[f"vote@{budget}"] = [(right, tokens + spent[1]) for (right, tokens), spent in
+                                           zip(by_budget[str(budget)], table["stop"])]
             continue
         for budget in budgets:
-            say(f"{strategy}@{budget} on {len(problems)} problems")
-            results = asyncio.run(every(strategy, budget, "choice"))
-            table[f"{strategy}@{budget}"] = [(grade(p, r.answer), r.tokens["generated"] + spent[1])
-                                             for p, r, spent in zip(problems, results, table["stop"])]
-    sample = sum(r.tokens["generated"] for r in probes) / (probe * len(problems))  # one sample's tokens
+            def ran(strategy=strategy, budget=budget):
+                say(f"{strategy}@{budget} on {len(problems)} problems")
+                results = asyncio.run(every(strategy, budget, "choice"))
+                return [(grade(p, r.answer), r.tokens["generated"]) for p, r in zip(problems, results)]
+            table[f"{strategy}@{budget}"] = [(right, tokens + spent[1]) for (right, tokens), spent in
+                                             zip(rows(f"{strategy}@{budget}", ran), table["stop"])]
+    sample = sum(tokens for _, tokens, _ in probes) / (probe * len(problems))  # one sample's tokens
     levels = fit(table, bins, budgets, sample)
     return {"probe": probe, "levels": levels, "fitted_on": {
         "problems": len(problems), "seed": seed, "strategies": strategies, "budgets": budgets,
         "sample_tokens": round(sample, 1), "bins": {b: bins.count(b) for b in BINS}}}
+
+
+class _Cache:
+    """A folder of finished choices (one JSON file each), valid for one set of settings (settings.json)."""
+
+    def __init__(self, folder: str | Path, settings: dict):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        marker = self.folder / "settings.json"
+        if marker.exists() and json.loads(marker.read_text()) != settings:
+            raise InvalidArgumentError(f"{self.folder} holds a tune of other settings; use another --cache folder")
+        marker.write_text(json.dumps(settings))
+
+    def get(self, name: str):
+        path = self.folder / f"{name}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def put(self, name: str, value) -> None:
+        (self.folder / f"{name}.json").write_text(json.dumps(value))
 
 
 def fit(table: dict[str, list[tuple[bool, int]]], bins: list[str], budgets: list[int], sample: float) -> list[dict]:

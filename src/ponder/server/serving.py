@@ -178,6 +178,10 @@ class Serving:
                                 limits=spend)
         if route.strategy is not None:
             config.parse(declared.options, route.strategy)  # a bad option: a 400 now, not an error mid-stream
+            named = sorted(set(config.options) & set(declared.paths))
+            if named:  # a request reads no file of its choosing on this machine
+                raise InvalidArgumentError(f"ponder.options.{named[0]}: a request names no file of the server's; "
+                                           "the model's own is used", param=f"ponder.options.{named[0]}")
         markers, opened = (None, False) if reasoning is None else \
             reasoning_split(self.runtime.generator, prompt, sampling.enable_thinking)
         return Plan(request.model, route, config, verifier, prompt, request.n, logprobs, generates=tokens > 0,

@@ -30,6 +30,7 @@ class Strategy:
         options: the dataclass of its own options (`StrategyConfig.options` are read into it, unknown names refused).
         thinking: True where it controls a thinking model's thinking (a model that does not think refuses it, or
             samples as it always does).
+        paths: its options that name a file of the machine it runs on (a request to the server may not set them).
     """
 
     run: Callable[..., Awaitable[Result]]
@@ -38,6 +39,7 @@ class Strategy:
     model: bool = True
     options: type = NoOptions
     thinking: bool = False
+    paths: tuple[str, ...] = ()
 
     def __call__(self, problem, generator, verifier, config: StrategyConfig) -> Awaitable[Result]:
         if config.limits.any and self.model:  # tokens, seconds or dollars besides the budget
@@ -60,7 +62,7 @@ STRATEGIES: dict[str, Strategy] = {
     "particle": Strategy(particle.run, verifier="steps", options=particle.Options),
     "spec-reason": Strategy(spec_reason.run, draft=True, options=spec_reason.Options),
     # a probe, then what the policy (ponder tune) says pays for the probe's difficulty bin
-    "auto": Strategy(auto.run, verifier="optional", options=auto.Options),
+    "auto": Strategy(auto.run, verifier="optional", options=auto.Options, paths=("policy",)),
     # not a strategy: the dataset's own solution, to check loading and grading
     "reference": Strategy(reference.run, model=False),
 }
