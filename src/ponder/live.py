@@ -25,6 +25,7 @@ class Watched:
         self.usage = generator.usage
         self.tokenizer = getattr(generator, "tokenizer", None)  # what a run's cost cap counts prompts with
         self.markers = getattr(generator, "markers", None)
+        self.continues = getattr(generator, "continues", True)
         self.shares_prompt = getattr(generator, "shares_prompt", True)
         self.extract = extract
         self.title = title

@@ -18,7 +18,8 @@ PROBLEMS = arith.problems(21, 3)
 PRICES = Prices.parse({"ponder-arith": {"prompt": 0.5, "generated": 2.0},
                        "ponder-arith-draft": {"prompt": 0.1, "generated": 0.4}})
 # every strategy a model answers with, but those for a thinking model's thinking (test_thinking_strategies.py)
-MODELLED = sorted(name for name, entry in STRATEGIES.items() if entry.model and not entry.thinking)
+MODELLED = sorted(name for name, entry in STRATEGIES.items() if entry.model and not entry.thinking
+                  and not entry.chooses)
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +128,20 @@ def test_bad_limits_are_one_clear_error(target):
     elsewhere = Limits(max_cost=0.01, prices=Prices.parse({"gpt-5": {"prompt": 1, "generated": 8}}))
     with pytest.raises(InvalidArgumentError, match="no price for 'ponder-arith'"):
         asyncio.run(STRATEGIES["vote"](PROBLEMS[0], target, None, StrategyConfig(limits=elsewhere)))
+
+
+def test_auto_under_a_cap_counts_its_probe_and_its_choice(target, draft, tmp_path):
+    """auto runs two sessions (its probe, then what its policy chose): a cap holds for both together, and the
+    Result counts both, however the run ended."""
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"probe": 2, "levels": [{"budget": 8, "choose": dict.fromkeys(
+        ("agree", "split", "unanswered"), "vote@8")}]}))
+    for limits in (Limits(max_total_tokens=150), Limits(deadline=0.05)):
+        config = StrategyConfig(budget=8, sampling=SamplingParams(temperature=0.7, seed=5, max_tokens=40),
+                                options={"policy": str(policy)}, limits=limits)
+        result = asyncio.run(STRATEGIES["auto"](PROBLEMS[0], target, None, config))
+        assert result.answer is not None and result.stop_reason in ("tokens", "deadline")
+        assert result.samples > 2 and result.tokens["generated"] == result.tokens["by_model"]["ponder-arith"][
+            "generated"] > 0
+        if limits.max_total_tokens:
+            assert result.tokens["generated"] <= 150

@@ -70,6 +70,7 @@ class OpenAIGenerator:
 
             self.tokenizer = AutoTokenizer.from_pretrained(resolve(chat_template))
         self.markers = reasoning_markers or (self.tokenizer and markers_of(self.tokenizer)) or ReasoningMarkers()
+        self.continues = self.tokenizer is not None  # a partial answer is continued with the chat template
         self._ids = itertools.count()
 
     def _connection(self):

@@ -156,13 +156,16 @@ def _compare(tokenizer, tasks, ours, theirs) -> dict:
 
 
 def _strategy(runtime, name: str, tasks, budget: int) -> dict:
+    from dataclasses import fields
+
     from ponder.backends.base import SamplingParams
     from ponder.errors import PonderError
-    from ponder.strategies import StrategyConfig
+    from ponder.strategies import STRATEGIES, StrategyConfig
 
     config = StrategyConfig(budget=budget, sampling=SamplingParams(temperature=0.8, seed=1, max_tokens=MAX_TOKENS),
-                            # budget-forcing's B: the model's median trace (docs/thinking.md)
-                            options={"thinking_tokens": 44} if name == "budget-forcing" else {})
+                            # budget forcing's B: the model's median trace (docs/thinking.md)
+                            options={"thinking_tokens": 44} if "thinking_tokens" in
+                            {f.name for f in fields(STRATEGIES[name].options)} else {})
     try:
         results, wall = _timed(_all(runtime, name, tasks, config))
     except PonderError as error:

@@ -178,6 +178,13 @@ def evaluate(
     sampling = _sampling(model, backend, max_tokens, temperature, top_p, top_k, min_p, thinking_budget,
                          min_thinking_tokens, no_thinking, answer_reserve)
     limits = _limits(max_total_tokens, deadline, max_cost, prices)
+    if (limits.any or prices is not None) and (pool is not None or tokens_per_problem is not None
+                                               or not any(modelled.values())):
+        raise InvalidArgumentError("--max-total-tokens, --deadline, --max-cost and --prices are a strategy's run's "
+                                   "(--strategy of a model), not a pool's or a batch allocation's")
+    # in the manifest where given, so a run folder resumes only under the same limits (older folders: none)
+    limited = {key: value for key, value in (("max_total_tokens", max_total_tokens), ("deadline", deadline),
+                                             ("max_cost", max_cost), ("prices", prices)) if value is not None}
     configs = {(name, b): _strategy_config(name, b, sampling, option if modelled[name] else None, limits)
                for name, b in grid}
     markers = _markers(reasoning_markers)
@@ -197,7 +204,7 @@ def evaluate(
                        ray_address, plain=pool is not None or tokens_per_problem is not None)
     try:
         records = open_run(out, task=task, data=data, style=style, model=model if needs_model else None,
-                           draft=draft, seed=seed, verifier=verifier, backend=backend, **sampling,
+                           draft=draft, seed=seed, verifier=verifier, backend=backend, **sampling, **limited,
                            **({"reasoning_markers": reasoning_markers} if markers else {})) if out else None
     except BaseException:  # a folder of another run: the engines stop before the one-line error
         runtime.close()

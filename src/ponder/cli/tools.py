@@ -292,7 +292,7 @@ def tune(
     names = [name.strip() for name in strategy.split(",") if name.strip()]
     budgets = _budgets(budget)
     for name in names:
-        if name == "auto" or entry(name).verifier in ("required", "steps") or not entry(name).model:
+        if entry(name).chooses or entry(name).verifier in ("required", "steps") or not entry(name).model:
             raise InvalidArgumentError(f"auto cannot choose {name}: a strategy of the model that needs no verifier")
     if probe < 1 or limit < 1:
         raise InvalidArgumentError("--probe and --limit must be >= 1")

@@ -2,9 +2,9 @@
 per token, penalties on tokens it has used, and no end before `min_tokens`. Greedy choice and sampling read the
 adjusted logits; the logprobs a sample reports stay the model's own distribution, as vLLM's do by default.
 
+    # logit_bias b: l -> l + b[token]  (first, as vLLM applies it)
     # repetition_penalty r (CTRL's; tokens of the prompt and output): a used token's logit l -> l/r if l > 0 else l*r
     # frequency_penalty f, presence_penalty p (OpenAI's; the output only): l -> l - f * count - p * (count > 0)
-    # logit_bias b: l -> l + b[token]
     # min_tokens m: the end of sequence and stop_token_ids -> -inf while fewer than m tokens are generated
 
 Only rows that ask pay for it (one small loop over them; the common request asks nothing).
@@ -31,6 +31,9 @@ def adjust(logits: torch.Tensor, rows: list[Sequence], eos: set[int],
         seq, row = rows[i], logits[i]
         params = seq.params
         output = seq.token_ids + drafted[i] if drafted else seq.token_ids
+        if params.logit_bias:
+            ids, bias = zip(*params.logit_bias)
+            row[list(ids)] += torch.tensor(bias, device=row.device)
         if params.repetition_penalty != 1:
             used = torch.tensor(sorted(set(seq.request.prompt_ids) | set(output)), device=row.device)
             row[used] = torch.where(row[used] > 0, row[used] / params.repetition_penalty,
@@ -38,9 +41,6 @@ def adjust(logits: torch.Tensor, rows: list[Sequence], eos: set[int],
         if output and (params.frequency_penalty or params.presence_penalty):
             counts = torch.bincount(torch.tensor(output, device=row.device), minlength=vocab)[:vocab].float()
             row -= params.frequency_penalty * counts + params.presence_penalty * (counts > 0).float()
-        if params.logit_bias:
-            ids, bias = zip(*params.logit_bias)
-            row[list(ids)] += torch.tensor(bias, device=row.device)
         if len(output) < params.min_tokens:
             row[sorted(eos | set(params.stop_token_ids))] = float("-inf")
     return logits

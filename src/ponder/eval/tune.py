@@ -2,12 +2,12 @@
 
 Every validation problem is probed as `auto` probes (`probe` samples; their answers give its bin: agree, split or
 unanswered), and answered by every candidate choice: "stop" (the probe's vote) and each strategy at each budget (run
-after the probe, as `auto` runs it). vote at every budget comes from one run at the largest: vote@k is the vote of
-its first k samples (the samples of one request are independent draws, so that is what vote@k draws). Then, for each
-budget B, the choice per bin that answers the most problems right while the average spend (the probe's tokens and
-the choice's) stays within B samples' worth (B x the mean tokens of one sample, as the probe measured them): a
-knapsack over the bins, small enough to search whole. The policy file holds each level's choices and what they
-scored on the validation problems.
+after the probe, as `auto` runs it). A nested strategy (vote) at every budget comes from one run at the largest:
+vote@k is the vote of its first k samples (the samples of one request are independent draws: what vote@k draws).
+Then, for each budget B, the choice per bin that answers the most problems right while the average spend (the
+probe's tokens and the choice's) stays within B samples' worth (B x the mean tokens of one sample, as the probe
+measured them): a knapsack over the bins, small enough to search whole. The policy file holds each level's choices
+and what they scored on the validation problems.
 
     policy = tune(runtime, problems, ["vote", "adaptive-vote"], [2, 4, 8, 16, 32], probe=2, seed=4)
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 from ponder.backends.base import SamplingParams
 from ponder.errors import InvalidArgumentError
 from ponder.seeds import derive_seed
-from ponder.strategies import StrategyConfig
+from ponder.strategies import STRATEGIES, StrategyConfig
 from ponder.strategies.auto import BINS, difficulty
 from ponder.strategies.base import majority
 
@@ -35,8 +35,8 @@ def tune(runtime, problems, strategies: list[str], budgets: list[int], probe: in
     results are kept there as they finish, so a run that stops resumes where it was (keyed by the settings)."""
     say = progress or (lambda text: None)
     grade = grade or (lambda problem, answer: problem.answer is not None and answer == problem.answer)
-    kept = _Cache(cache, {"problems": [p.id for p in problems], "probe": probe, "seed": seed,
-                          "sampling": repr(sampling)}) if cache is not None else None
+    kept = _Cache(cache, {"model": runtime.generator.name, "problems": [p.id for p in problems], "probe": probe,
+                          "seed": seed, "sampling": repr(sampling)}) if cache is not None else None
 
     def config(budget: int, problem, salt: str) -> StrategyConfig:
         return StrategyConfig(budget=budget, sampling=replace(sampling, seed=derive_seed(seed, problem.id, salt)))
@@ -62,16 +62,16 @@ def tune(runtime, problems, strategies: list[str], budgets: list[int], probe: in
     bins = [b for _, _, b in probes]
     table = {"stop": [(right, tokens) for right, tokens, _ in probes]}
     for strategy in strategies:
-        if strategy == "vote":  # every budget from the largest one's samples, in order
-            def voted():
-                say(f"vote@{max(budgets)} on {len(problems)} problems (vote@k: its first k samples)")
-                results = asyncio.run(every("vote", max(budgets), "choice"))
-                return {str(b): [(grade(p, majority(r.candidates[:b])[0]), sum(c.tokens for c in r.candidates[:b]))
-                                 for p, r in zip(problems, results)] for b in budgets}
-            by_budget = rows(f"vote@{max(budgets)}", voted)
+        if STRATEGIES[strategy].nested:  # every budget from the largest one's samples, in order
+            def voted(strategy=strategy):
+                say(f"{strategy}@{max(budgets)} on {len(problems)} problems ({strategy}@k: its first k samples)")
+                results = asyncio.run(every(strategy, max(budgets), "choice"))
+                return {str(k): [(grade(p, majority(r.candidates[:k])[0]), sum(c.tokens for c in r.candidates[:k]))
+                                 for p, r in zip(problems, results)] for k in range(1, max(budgets) + 1)}
+            by_budget = rows(f"{strategy}@1-{max(budgets)}", voted)
             for budget in budgets:
-                table[f"vote@{budget}"] = [(right, tokens + spent[1]) for (right, tokens), spent in
-                                           zip(by_budget[str(budget)], table["stop"])]
+                table[f"{strategy}@{budget}"] = [(right, tokens + spent[1]) for (right, tokens), spent in
+                                                 zip(by_budget[str(budget)], table["stop"])]
             continue
         for budget in budgets:
             def ran(strategy=strategy, budget=budget):

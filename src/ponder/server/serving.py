@@ -172,6 +172,11 @@ class Serving:
         if options is not None and options.max_cost is not None and self.prices is None:
             raise InvalidArgumentError("ponder.max_cost: this server has no price table (ponder serve --prices FILE)",
                                        param="ponder.max_cost")
+        if options is not None and options.max_cost is not None and \
+                getattr(self.runtime.generator, "tokenizer", None) is None:
+            raise InvalidArgumentError("ponder.max_cost: the prompt's tokens cannot be counted here (the model behind "
+                                       "--backend has no tokenizer here), so a cost cap cannot be kept",
+                                       param="ponder.max_cost")
         spend = RunLimits(options.max_total_tokens, options.deadline, options.max_cost, self.prices) if options \
             else RunLimits(prices=self.prices)
         config = StrategyConfig(budget=route.budget, sampling=sampling, options=options.options if options else {},

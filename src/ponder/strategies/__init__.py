@@ -13,7 +13,8 @@ from typing import Awaitable, Callable, Literal
 
 from ponder.strategies import (adaptive_vote, auto, beam, best_of_n, budget_forcing, deepconf, first_finish,
                                nothink_vote, particle, reference, short_vote, single, spec_reason, vote, weighted_vote)
-from ponder.strategies.base import Candidate, NoOptions, Result, StrategyConfig, run_limited
+from ponder.strategies.anytime import run_limited
+from ponder.strategies.base import Candidate, NoOptions, Result, StrategyConfig
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class Strategy:
         thinking: True where it controls a thinking model's thinking (a model that does not think refuses it, or
             samples as it always does).
         paths: its options that name a file of the machine it runs on (a request to the server may not set them).
+        nested: its run at budget B holds its run at every smaller budget k (the Result's first k candidates, voted:
+            vote), so one run measures them all.
+        chooses: it chooses among the other strategies (auto), so it is not one to choose.
     """
 
     run: Callable[..., Awaitable[Result]]
@@ -40,6 +44,8 @@ class Strategy:
     options: type = NoOptions
     thinking: bool = False
     paths: tuple[str, ...] = ()
+    nested: bool = False
+    chooses: bool = False
 
     def __call__(self, problem, generator, verifier, config: StrategyConfig) -> Awaitable[Result]:
         if config.limits.any and self.model:  # tokens, seconds or dollars besides the budget
@@ -49,7 +55,7 @@ class Strategy:
 
 STRATEGIES: dict[str, Strategy] = {
     "single": Strategy(single.run),
-    "vote": Strategy(vote.run),
+    "vote": Strategy(vote.run, nested=True),
     "weighted-vote": Strategy(weighted_vote.run, verifier="optional", options=weighted_vote.Options),
     "best-of-n": Strategy(best_of_n.run, verifier="required"),
     "adaptive-vote": Strategy(adaptive_vote.run, options=adaptive_vote.Options),
@@ -62,7 +68,7 @@ STRATEGIES: dict[str, Strategy] = {
     "particle": Strategy(particle.run, verifier="steps", options=particle.Options),
     "spec-reason": Strategy(spec_reason.run, draft=True, options=spec_reason.Options),
     # a probe, then what the policy (ponder tune) says pays for the probe's difficulty bin
-    "auto": Strategy(auto.run, verifier="optional", options=auto.Options, paths=("policy",)),
+    "auto": Strategy(auto.run, verifier="optional", options=auto.Options, paths=("policy",), chooses=True),
     # not a strategy: the dataset's own solution, to check loading and grading
     "reference": Strategy(reference.run, model=False),
 }

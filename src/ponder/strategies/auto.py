@@ -51,8 +51,10 @@ class Policy:
                 raise InvalidArgumentError(f"{source}: each level is {{\"budget\": B, \"choose\": {{...}}}} with a "
                                            f"choice for each of {list(BINS)}")
             for choice in level["choose"].values():
+                if not isinstance(choice, str):
+                    raise InvalidArgumentError(f"{source}: choice {choice!r} is not \"stop\" or STRATEGY@BUDGET")
                 name, _, budget = choice.partition("@")
-                if choice != "stop" and (name not in STRATEGIES or name == "auto" or not budget.isdigit()
+                if choice != "stop" and (name not in STRATEGIES or STRATEGIES[name].chooses or not budget.isdigit()
                                          or STRATEGIES[name].verifier in ("required", "steps")):
                     raise InvalidArgumentError(f"{source}: choice {choice!r} is not \"stop\" or STRATEGY@BUDGET of "
                                                "a strategy that needs no verifier")

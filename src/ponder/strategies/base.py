@@ -14,11 +14,10 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, AsyncIterator, Callable, Mapping
 
-from ponder.backends.base import (Generator, Sample, SampleEvent, SamplingParams, Stream, prompt_text,
-                                  reasoning_split)
+from ponder.backends.base import Generator, Sample, SampleEvent, SamplingParams, Stream, prompt_text
 from ponder.errors import InvalidArgumentError
 from ponder.seeds import derive_seed
-from ponder.strategies.limits import ANSWER_TOKENS, RUN, LimitReached, Limits, Spend
+from ponder.strategies.limits import RUN, Limits
 from ponder.verifiers.answer import classes
 from ponder.verifiers.base import Problem, StepVerifier, Verifier
 
@@ -182,9 +181,9 @@ class Session:
         self.samples = 0
         self._streams: list[tuple[str, Stream]] = []
         self._scored: dict[str, int] = {}
-        self.spend = RUN.get()  # the run's spend limits (run_limited), or None
-        if self.spend is not None and self.spend.session is None:
-            self.spend.session = self
+        self.spend = RUN.get()  # the run's spend limits (anytime.run_limited), or None
+        if self.spend is not None:
+            self.spend.sessions.append(self)
 
     async def submit(self, n: int, prefix: str = "", generator: Generator | None = None, **changes) -> Stream:
         """Start n samples of the problem (after `prefix`, if given) with the configured sampling. With a seed
@@ -201,7 +200,8 @@ class Session:
         else:  # as many samples, of as many tokens, as the run's limits leave room for
             shared = getattr(generator, "shares_prompt", True)
             prompt = self._prompt_tokens(generator, prefix, params.enable_thinking)
-            n, max_tokens = self.spend.admit(generator.name, n, params.max_tokens, prompt, shared)
+            n, max_tokens = self.spend.admit(generator.name, n, params.max_tokens, prompt, shared,
+                                             answered_by=self.generator.name)
             params = replace(params, n=n, max_tokens=max_tokens, min_tokens=min(params.min_tokens, max_tokens),
                              keep_first=params.keep_first and min(params.keep_first, n),
                              answer_reserve=params.answer_reserve and min(params.answer_reserve, max_tokens - 1))
@@ -211,43 +211,30 @@ class Session:
         self.samples += n
         return stream
 
-    def _prompt_tokens(self, generator: Generator, prefix: str, enable_thinking: bool) -> int | None:
-        """The problem's prompt and `prefix` in tokens, as the generator will read them (None: no tokenizer here)."""
+    def _prompt_tokens(self, generator: Generator, prefix: str, enable_thinking: bool = True,
+                       alone: bool = False) -> int | None:
+        """The problem's prompt and `prefix` in tokens (`alone`: `prefix` only), as the generator will read them
+        (None: no tokenizer here, or no cost cap that needs them)."""
         tokenizer = getattr(generator, "tokenizer", None)
         if tokenizer is None or self.spend.limits.max_cost is None:
             return None
-        text = prompt_text(tokenizer, self.problem.prompt(), "", enable_thinking) + prefix
+        text = prefix if alone else prompt_text(tokenizer, self.problem.prompt(), "", enable_thinking) + prefix
         return len(tokenizer.encode(text, add_special_tokens=False))
 
-    async def answer_now(self, trace: str = "", stream: Stream | None = None) -> Candidate:
-        """An answer written at once after `trace` (a sample of `stream`, unfinished; none: after the prompt): its
-        think block closed, then "Answer:", greedily, in at most ANSWER_TOKENS tokens (what a run's limits keep for
-        it)."""
-        if stream is not None:
-            markers, opened, trace = stream.markers, stream.opened, stream.prefix + trace
-        else:
-            markers, opened = reasoning_split(self.generator, self.problem.prompt(),
-                                              self.config.sampling.enable_thinking)
-        close = "\n" if trace and not trace.endswith("\n") else ""
-        if markers is not None and (opened or markers.start in trace) and markers.end not in trace:
-            close = markers.end + "\n\n"  # still thinking: the think block is closed first
-        written = trace + close + "Answer:"
-        params = replace(self.config.sampling, n=1, temperature=0, max_tokens=ANSWER_TOKENS, stop=("\n",),
-                         thinking_budget=None, min_thinking_tokens=0, min_tokens=0, keep_first=None, answer_reserve=0)
-        answer = await self.generator.submit(self.problem.prompt(), params, written)
-        self._streams.append((self.generator.name, answer))
-        self.samples += 1
-        [sample] = await answer.collect()
-        return Candidate(written + sample.text, self.problem.extract("Answer:" + sample.text), sample.tokens,
-                         sample.finish_reason, sample.logprob)
+    def record(self, generator: Generator, stream: Stream) -> None:
+        """A stream started outside `submit` (a run's anytime answer), kept in the accounts."""
+        self._streams.append((generator.name, stream))
+        self.samples += stream.n
 
     async def score(self, continuation: str | list[str], prefix: str = "", generator: Generator | None = None
                     ) -> list[float] | list[list[float]]:
         """Per-token logprobs of `continuation` after the prompt and `prefix` (a list of steps: one pass, one
         list per step)."""
         generator = generator or self.generator
-        if self.spend is not None and self.spend.stopped is not None:
-            raise LimitReached(self.spend.stopped)
+        if self.spend is not None:  # the pass is paid for before it runs: refused where it does not fit
+            counts = [self._prompt_tokens(generator, segment, alone=True) for segment in
+                      ([continuation] if isinstance(continuation, str) else continuation)]
+            self.spend.check_score(generator.name, None if None in counts else sum(counts))
         logprobs = await generator.score(self.problem.prompt(), continuation, prefix)
         count = len(logprobs) if isinstance(continuation, str) else sum(map(len, logprobs))
         self._scored[generator.name] = self._scored.get(generator.name, 0) + count
@@ -304,54 +291,6 @@ class Session:
         return Result(answer, self.strategy, self.config.budget, self.samples, tokens,
                       round(time.perf_counter() - self.started, 4), stop_reason, candidates, votes or {}, details,
                       None if prices is None else prices.cost(tokens["by_model"]))
-
-
-async def run_limited(run, problem: Problem, generator: Generator, verifier, config: StrategyConfig) -> Result:
-    """`run` under `config.limits`: every Session of it admits samples as the limits allow (Spend), and where a
-    limit stopped it, its Result says which (`stop_reason`) and holds its best answer so far (limits.py)."""
-    spend = Spend(config.limits)
-    token = RUN.set(spend)
-    spend.start()
-    try:
-        try:
-            result = await run(problem, generator, verifier, config)
-        except LimitReached:
-            result = None
-        # a run that got fewer or shorter samples than it asked for was stopped by the limit, not by its own rule
-        spend.stopped = spend.stopped or spend.cut
-        if spend.stopped is not None:
-            result = await _anytime(spend, result, config)
-    finally:
-        spend.close()
-        RUN.reset(token)
-    return result
-
-
-async def _anytime(spend: Spend, result: Result | None, config: StrategyConfig) -> Result:
-    """The Result of a run a limit stopped: the strategy's own answer where a sample that finished gave it (not
-    one cut off by the limit, whose text stops anywhere); else the vote of the samples that finished; else an answer
-    written at once after the longest partial trace."""
-    session = spend.session
-    finished = [c for c in result.candidates if c.finish_reason != "abort"] if result is not None else []
-    if result is not None and result.answer is not None and any(c.answer == result.answer for c in finished):
-        result.stop_reason = spend.stopped
-        return result
-    candidates = finished
-    if result is None:  # the strategy was cut off: its finished samples, read from the run's account
-        for stream in spend.streams:
-            for index, reason in stream.finish_reasons.items():
-                if reason != "abort":
-                    key = (id(stream), index)
-                    candidates.append(session.candidate(stream.sample(index, "".join(spend.texts[key]),
-                                                                      spend.logprobs[key], spend.reasoning[key])))
-    answer, votes = majority([c for c in candidates if c.finish_reason != "abort"])
-    if answer is None:
-        key = spend.longest()  # None: nothing started, the answer comes after the prompt alone
-        stream = None if key is None else next(s for s in spend.streams if id(s) == key[0])
-        forced = await session.answer_now("".join(spend.texts[key]) if key else "", stream)
-        candidates.append(forced)
-        answer, votes = majority([forced])
-    return session.result(answer, candidates, spend.stopped, votes, **(result.details if result else {}))
 
 
 class Events:

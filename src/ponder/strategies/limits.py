@@ -155,7 +155,7 @@ class Spend:
         self.reserved_dollars = 0.0
         self.answer_dollars: float | None = None  # kept for the anytime answer (set at the first submission)
         self.streams: list = []
-        self.session = None  # the run's Session, which builds its Result
+        self.sessions: list = []  # the run's Sessions (auto runs two), the first of which builds its anytime Result
         self.texts: dict[tuple[int, int], list[str]] = {}  # each sample's text, logprobs and reasoning tokens
         self.logprobs: dict[tuple[int, int], list[float]] = {}
         self.reasoning: dict[tuple[int, int], int] = {}
@@ -167,7 +167,9 @@ class Spend:
 
     def start(self) -> None:
         if self.limits.deadline is not None:
-            self.fires = self.started + self.limits.deadline - (WRAP_UP.seconds or 0.0)
+            # ahead by the recent wrap-up time, but never by more than half the deadline (a slow wrap-up under load
+            # must not leave every later run answering from its prompt alone)
+            self.fires = self.started + self.limits.deadline - min(WRAP_UP.seconds or 0.0, self.limits.deadline / 2)
             self._timer = asyncio.get_running_loop().call_later(max(self.fires - time.perf_counter(), 0), self.expire)
 
     def close(self) -> None:
@@ -187,11 +189,12 @@ class Spend:
         prices = self.limits.prices
         return None if prices is None else prices.price(model)
 
-    def admit(self, model: str, n: int, max_tokens: int, prompt_tokens: int | None, shared: bool = True
-              ) -> tuple[int, int]:
+    def admit(self, model: str, n: int, max_tokens: int, prompt_tokens: int | None, shared: bool = True,
+              answered_by: str | None = None) -> tuple[int, int]:
         """How many samples of at most how many tokens a submission of `n` (of `max_tokens` each, after a prompt
         of `prompt_tokens`, computed once for all of them where `shared`, else once per sample as a remote server
-        bills it) may start; LimitReached where none fits."""
+        bills it) may start; LimitReached where none fits. `answered_by`: the model an anytime answer would be
+        written by (the run's own; `model` may be a draft), whose price the reserve for it is kept at."""
         if self.stopped is None and time.perf_counter() >= self.fires:  # due, though the loop has not run it yet
             self.expire()
         if self.stopped is not None:
@@ -207,8 +210,13 @@ class Spend:
             if prompt_tokens is None:
                 raise InvalidArgumentError(f"max_cost: the prompt tokens of {model!r} cannot be counted here (no "
                                            "tokenizer), so a cost cap cannot be kept")
-            if self.answer_dollars is None:  # the anytime answer: the prompt, a whole trace, the answer
-                self.answer_dollars = price.of(prompt_tokens + max_tokens + ANSWER_TOKENS, ANSWER_TOKENS)
+            # the anytime answer's reserve: the prompt and prefix, a whole trace after them, the answer, at the price
+            # of the model that writes it; kept at the most any submission so far could need
+            answerer = self.price(answered_by or model)
+            if answerer is None:
+                raise InvalidArgumentError(f"max_cost: the price table has no price for {answered_by!r} (nor \"*\")")
+            self.answer_dollars = max(self.answer_dollars or 0.0,
+                                      answerer.of(prompt_tokens + max_tokens + ANSWER_TOKENS, ANSWER_TOKENS))
             prompt, token = price.of(prompt_tokens, 0), price.generated / 1e6
             dollars = self.limits.max_cost - self.answer_dollars - self.dollars - self.reserved_dollars - \
                 (prompt if shared else 0)
@@ -261,14 +269,26 @@ class Spend:
             self.reserved_dollars -= self._left[key] * self._price[key]
             self._left[key] = 0
 
+    def check_score(self, model: str, tokens: int | None) -> None:
+        """Before a continuation of `tokens` is scored (computed as a prompt's): LimitReached where the run has
+        stopped, or where the pass does not fit under the cost cap."""
+        if self.stopped is None and time.perf_counter() >= self.fires:
+            self.expire()
+        if self.stopped is not None:
+            raise LimitReached(self.stopped)
+        price = self.price(model)
+        if self.limits.max_cost is not None and price is not None:
+            if tokens is None:
+                raise InvalidArgumentError(f"max_cost: the tokens {model!r} scores cannot be counted here (no "
+                                           "tokenizer), so a cost cap cannot be kept")
+            if self.dollars + self.reserved_dollars + (self.answer_dollars or 0) + price.of(tokens, 0) > \
+                    self.limits.max_cost:
+                self.stopped = "cost"
+                raise LimitReached("cost")
+
     def scored(self, model: str, tokens: int) -> None:
         """A continuation scored (its tokens computed as a prompt's)."""
         price = self.price(model)
-        if self.limits.max_cost is not None and price is not None and \
-                self.dollars + self.reserved_dollars + (self.answer_dollars or 0) + price.of(tokens, 0) > \
-                self.limits.max_cost:
-            self.stopped = "cost"
-            raise LimitReached("cost")
         if price is not None:
             self.dollars += price.of(tokens, 0)
 
