@@ -16,13 +16,13 @@ the smallest level where none is). Where a policy is not given (`--option policy
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ponder.backends.base import Generator
 from ponder.errors import InvalidArgumentError
 from ponder.strategies.base import Problem, Result, Session, StrategyConfig, majority
+from ponder.strategies.limits import read_json
 from ponder.verifiers.base import Verifier
 
 BINS = ("agree", "split", "unanswered")
@@ -62,13 +62,7 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
-        try:
-            data = json.loads(Path(path).read_text())
-        except OSError as error:
-            raise InvalidArgumentError(f"cannot read the policy {str(path)!r}: {error.strerror}") from None
-        except ValueError as error:
-            raise InvalidArgumentError(f"the policy {str(path)!r} is not JSON: {error}") from None
-        return cls.parse(data, str(path))
+        return cls.parse(read_json(path, "the policy"), str(path))
 
     @classmethod
     def of(cls, generator: Generator) -> Policy:

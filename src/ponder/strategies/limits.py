@@ -48,6 +48,16 @@ class WrapUp:
 WRAP_UP = WrapUp()
 
 
+def read_json(path: str | Path, what: str):
+    """A JSON file a user names (a price table, a policy); one clear error where it cannot be read or parsed."""
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as error:
+        raise InvalidArgumentError(f"cannot read {what} {str(path)!r}: {error.strerror}") from None
+    except ValueError as error:
+        raise InvalidArgumentError(f"{what} {str(path)!r} is not JSON: {error}") from None
+
+
 class LimitReached(PonderError):
     """A run's limit leaves no room for another sample: the run ends with its anytime answer."""
 
@@ -90,13 +100,7 @@ class Prices:
 
     @classmethod
     def load(cls, path: str | Path) -> Prices:
-        try:
-            data = json.loads(Path(path).read_text())
-        except OSError as error:
-            raise InvalidArgumentError(f"cannot read the price table {str(path)!r}: {error.strerror}") from None
-        except ValueError as error:
-            raise InvalidArgumentError(f"the price table {str(path)!r} is not JSON: {error}") from None
-        return cls.parse(data, str(path))
+        return cls.parse(read_json(path, "the price table"), str(path))
 
     def price(self, model: str) -> Price | None:
         return self.table.get(model, self.table.get("*"))
