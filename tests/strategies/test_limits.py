@@ -145,3 +145,17 @@ def test_auto_under_a_cap_counts_its_probe_and_its_choice(target, draft, tmp_pat
             "generated"] > 0
         if limits.max_total_tokens:
             assert result.tokens["generated"] <= 150
+
+
+@pytest.mark.parametrize("strategy", ["adaptive-vote", "deepconf"])
+def test_at_a_cap_the_samples_admitted_finish_rather_than_abort(target, draft, strategy):
+    """A strategy that adds samples as others finish stops adding at a cap; those already admitted (paid for in its
+    reservation) finish and vote, none is cut off."""
+    aborted = target.load()["samples_aborted"]
+    never_sure = {"adaptive-vote": {"confidence": 0.99999}, "deepconf": {"consensus": 1.0, "keep": 100.0}}[strategy]
+    config = StrategyConfig(budget=16, sampling=SamplingParams(temperature=0.7, seed=5, max_tokens=96),
+                            limits=Limits(max_total_tokens=300), options=never_sure)  # only the cap stops it
+    result = asyncio.run(STRATEGIES[strategy](PROBLEMS[0], target, None, config))
+    assert result.stop_reason == "tokens" and result.tokens["generated"] <= 300
+    assert target.load()["samples_aborted"] == aborted  # none cut off
+    assert all(c.finish_reason != "abort" for c in result.candidates) and result.answer is not None

@@ -71,7 +71,11 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
                 stop_reason = "confident"
                 await events.abort()
             elif session.samples < config.budget and stop_reason == "budget":
-                events.add(await session.submit(1))  # keep `parallel` samples in flight
+                more = await session.more(1)  # keep `parallel` samples in flight
+                if more is None:
+                    stop_reason = "limit"  # no room left: those running finish
+                else:
+                    events.add(more)
     answer, votes = majority(candidates)
     if answer is None:
         stop_reason = "no_answer"

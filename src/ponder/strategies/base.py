@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, Callable, Mapping
 from ponder.backends.base import Generator, Sample, SampleEvent, SamplingParams, Stream, prompt_text
 from ponder.errors import InvalidArgumentError
 from ponder.seeds import derive_seed
-from ponder.strategies.limits import RUN, Limits
+from ponder.strategies.limits import RUN, LimitReached, Limits
 from ponder.verifiers.answer import classes
 from ponder.verifiers.base import Problem, StepVerifier, Verifier
 
@@ -210,6 +210,14 @@ class Session:
         self._streams.append((generator.name, stream))
         self.samples += n
         return stream
+
+    async def more(self, n: int, **changes) -> Stream | None:
+        """`submit` for a run that has samples running and would add some: None where its limits leave no room
+        for more, so those running finish (under a limit, a run's anytime answer is what they give)."""
+        try:
+            return await self.submit(n, **changes)
+        except LimitReached:
+            return None
 
     def _prompt_tokens(self, generator: Generator, prefix: str, enable_thinking: bool = True,
                        alone: bool = False) -> int | None:

@@ -115,7 +115,11 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
                     await events.abort()
             room = min(options.parallel - (session.samples - ended), config.budget - session.samples)
             if threshold > -math.inf and stop_reason == "budget" and room > 0:
-                events.add(await session.submit(room, logprobs=logprobs))
+                more = await session.more(room, logprobs=logprobs)
+                if more is None:
+                    stop_reason = "limit"  # no room left: those running finish
+                else:
+                    events.add(more)
     answer, votes = majority(candidates, weight=weight)
     if answer is None:
         stop_reason = "no_answer"
