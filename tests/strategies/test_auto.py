@@ -82,3 +82,29 @@ def test_fit_gets_the_most_right_within_each_budget():
     assert levels[5]["accuracy"] == 0.75 and levels[5]["samples_worth"] == 3.25
     assert levels[8]["choose"]["split"] == "vote@8" and levels[8]["accuracy"] == 1.0
     assert levels[8]["samples_worth"] == 7.0  # within 8: the settled ones kept at the probe
+
+
+def test_ponder_tune_writes_a_policy_auto_reads_and_refuses_what_auto_cannot_choose(tmp_path):
+    import subprocess
+    import sys
+
+    def ponder(*args):
+        return subprocess.run([sys.executable, "-m", "ponder.cli", *args], capture_output=True, text=True,
+                              timeout=600)
+    out = tmp_path / "policy.json"
+    fitted = ponder("tune", "--model", "ponder-arith", "--limit", "6", "--strategy", "vote,adaptive-vote",
+                    "--budget", "2,4", "--out", str(out), "--cache", str(tmp_path / "cache"))
+    assert fitted.returncode == 0, fitted.stderr
+    policy = Policy.load(out)  # what auto reads
+    assert [level["budget"] for level in policy.levels] == [2, 4] and policy.probe == 2
+    assert json.loads(out.read_text())["fitted_on"]["problems"] == 6
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
+        "adaptive-vote@2.json", "adaptive-vote@4.json", "probe.json", "settings.json", "vote@1-4.json"]
+    ran = ponder("eval", "--task", "arith", "--seed", "9", "--limit", "4", "--strategy", "auto", "--budget", "4",
+                 "--option", f"policy={out}", "--json")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["n_problems"] == 4
+    for args, words in ((["--strategy", "best-of-n"], "auto cannot choose best-of-n"),
+                        (["--strategy", "auto"], "auto cannot choose auto"), (["--probe", "0"], "--probe")):
+        bad = ponder("tune", "--out", str(tmp_path / "x.json"), *args)
+        assert bad.returncode == 2 and words in bad.stderr and "Traceback" not in bad.stderr
