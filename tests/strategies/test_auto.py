@@ -51,7 +51,9 @@ def test_the_bins():
     ({"levels": []}, "a policy is"),
     ({"probe": 2, "levels": [{"budget": 4, "choose": {"agree": "stop"}}]}, "a choice for each of"),
     ({"probe": 2, "levels": [{"budget": 4, "choose": {"agree": "stop", "split": "best-of-n@4",
-                                                     "unanswered": "stop"}}]}, "needs no verifier"),
+                                                     "unanswered": "stop"}}]}, "no verifier it needs"),
+    ({"probe": 2, "levels": [{"budget": 4, "choose": {"agree": "stop", "split": "spec-reason@4",
+                                                     "unanswered": "stop"}}]}, "no draft"),
     ({"probe": 2, "levels": [{"budget": 4, "choose": {"agree": "stop", "split": "vote@x",
                                                      "unanswered": "stop"}}]}, "'vote@x'"),
 ])

@@ -292,8 +292,10 @@ def tune(
     names = [name.strip() for name in strategy.split(",") if name.strip()]
     budgets = _budgets(budget)
     for name in names:
-        if entry(name).chooses or entry(name).verifier in ("required", "steps") or not entry(name).model:
-            raise InvalidArgumentError(f"auto cannot choose {name}: a strategy of the model that needs no verifier")
+        declared = entry(name)
+        if declared.chooses or declared.draft or not declared.model or declared.verifier in ("required", "steps"):
+            raise InvalidArgumentError(f"auto cannot choose {name}: it chooses a strategy of the model alone (no "
+                                       "verifier it needs, no draft)")
     if probe < 1 or limit < 1:
         raise InvalidArgumentError("--probe and --limit must be >= 1")
     from ponder.backends.base import SamplingParams

@@ -54,10 +54,12 @@ class Policy:
                 if not isinstance(choice, str):
                     raise InvalidArgumentError(f"{source}: choice {choice!r} is not \"stop\" or STRATEGY@BUDGET")
                 name, _, budget = choice.partition("@")
-                if choice != "stop" and (name not in STRATEGIES or STRATEGIES[name].chooses or not budget.isdigit()
-                                         or STRATEGIES[name].verifier in ("required", "steps")):
+                entry = STRATEGIES.get(name)
+                if choice != "stop" and (entry is None or not budget.isdigit() or int(budget) < 1 or entry.chooses
+                                         or entry.draft or not entry.model
+                                         or entry.verifier in ("required", "steps")):
                     raise InvalidArgumentError(f"{source}: choice {choice!r} is not \"stop\" or STRATEGY@BUDGET of "
-                                               "a strategy that needs no verifier")
+                                               "a strategy of the model alone (no verifier it needs, no draft)")
         return cls(data["probe"], sorted(data["levels"], key=lambda level: level["budget"]))
 
     @classmethod
