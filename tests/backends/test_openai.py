@@ -2,6 +2,7 @@
 127.0.0.1, with early aborts, continuations of partial answers, scoring by echo and token accounting."""
 
 import asyncio
+import json
 
 import pytest
 from conftest import serve
@@ -35,9 +36,15 @@ def remote_draft():
 
 @pytest.mark.parametrize("strategy", sorted(name for name, entry in STRATEGIES.items()
                                              if entry.model and not entry.thinking))  # ponder-arith does not think
-def test_every_strategy_runs_over_http(request, remote, strategy):
+def test_every_strategy_runs_over_http(request, remote, strategy, tmp_path):
     verifier = ArithSteps() if strategy in ("best-of-n", "weighted-vote", "beam", "particle") else None
-    config = StrategyConfig(budget=8, sampling=SamplingParams(temperature=0.7, seed=3))
+    options = {}
+    if STRATEGIES[strategy].chooses:  # auto: a policy that sends every bin to vote@8
+        policy = tmp_path / "policy.json"
+        policy.write_text(json.dumps({"probe": 2, "levels": [{"budget": 8, "choose": dict.fromkeys(
+            ("agree", "split", "unanswered"), "vote@8")}]}))
+        options = {"policy": str(policy)}
+    config = StrategyConfig(budget=8, sampling=SamplingParams(temperature=0.7, seed=3), options=options)
     if strategy == "spec-reason":  # both models over HTTP: the target scores the draft's steps by echo
         config = StrategyConfig(budget=1, sampling=SamplingParams(temperature=0, seed=3),
                                 draft=request.getfixturevalue("remote_draft"))

@@ -30,7 +30,9 @@ def run(model: str = "ponder-arith", problems: int = 200, strategy_problems: int
     python = peers.find("llamacpp", install=install, progress=progress)
     say = progress or (lambda text: None)
     # the strategies of a model that does not think (ponder-arith), which llama.cpp serves
-    modelled = sorted(name for name, entry in STRATEGIES.items() if entry.model and not entry.thinking)
+    # (auto, which chooses among them, needs a policy fitted for the model: ponder tune)
+    modelled = sorted(name for name, entry in STRATEGIES.items() if entry.model and not entry.thinking
+                      and not entry.chooses)
     with Runtime(Choice(model=model, seed=seed), ["single"]) as local, \
             peers.serve("llamacpp", python, model, context=local.generator.context) as (url, _):
         # through llama.cpp: the target over HTTP, with the draft (spec-reason's step writer) and arith-steps here

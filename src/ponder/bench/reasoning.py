@@ -62,7 +62,8 @@ def run(model: str = "ponder-arith-think", problems: int = 50, strategy_problems
                 budgets[b]["splits_equal_at_vllms_count"] = sum(a[:2] == t[:2] for a, t in zip(counted, theirs))
             say(f"backend: {problems} greedy samples through ponder's OpenAI backend on vLLM, and here")
             remote = Runtime(Choice(backend=vllm, model=model, draft=f"{model}-draft", verifier="arith-steps",
-                                    seed=seed), [name for name, entry in STRATEGIES.items() if entry.model])
+                                    seed=seed), [name for name, entry in STRATEGIES.items()
+                                                 if entry.model and not entry.chooses])
             greedy = SamplingParams(temperature=0, max_tokens=MAX_TOKENS)
 
             async def samples(generator):
@@ -76,7 +77,7 @@ def run(model: str = "ponder-arith-think", problems: int = 50, strategy_problems
                            "reasoning_tokens": {"here": sum(a.reasoning_tokens for a in here),
                                                 "through_vllm": sum(b.reasoning_tokens for b in there)}}
                 strategies = {}
-                for name in sorted(n for n, entry in STRATEGIES.items() if entry.model):
+                for name in sorted(n for n, entry in STRATEGIES.items() if entry.model and not entry.chooses):
                     say(f"strategies: {name}@{budget} on {strategy_problems} problems through vLLM")
                     strategies[name] = _strategy(remote, name, arith.problems(seed + 1, strategy_problems), budget)
             finally:
