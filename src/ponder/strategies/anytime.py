@@ -63,24 +63,9 @@ async def _anytime(spend: Spend, result: Result | None) -> Result:
         candidates.append(forced)
         answer, votes = majority([forced])
     total = session.result(answer, candidates, spend.stopped, votes, **(result.details if result else {}))
-    if len(spend.sessions) > 1:  # every session's spend (auto's probe, then its choice's), not the first's alone
-        _merge(total, spend.sessions[1:])
+    for other in spend.sessions[1:]:  # every session's spend (auto's probe, then its choice's), not the first's alone
+        total.add_spend(other.tokens(), other.samples, other.config.limits.prices)
     return total
-
-
-def _merge(result: Result, sessions: list[Session]) -> None:
-    """`result` (of the first session) with the tokens, samples and cost of `sessions` added."""
-    for other in sessions:
-        spent = other.tokens()
-        for key in ("prompt", "generated", "reasoning", "answer"):
-            result.tokens[key] += spent[key]
-        for model, tokens in spent["by_model"].items():
-            mine = result.tokens["by_model"].setdefault(model, {"prompt": 0, "generated": 0, "reasoning": 0})
-            for key in mine:
-                mine[key] += tokens[key]
-        result.samples += other.samples
-    prices = sessions[0].config.limits.prices
-    result.cost = None if prices is None else prices.cost(result.tokens["by_model"])
 
 
 async def answer_now(session: Session, trace: str = "", stream: Stream | None = None) -> Candidate:

@@ -112,15 +112,7 @@ async def run(problem: Problem, generator: Generator, verifier: Verifier | None,
     chosen = STRATEGIES[name]
     result = await chosen.run(problem, generator, verifier if chosen.verifier != "none" else None,
                               replace(config, budget=int(budget), options={}))
-    spent = session.tokens()
-    tokens = {key: spent[key] + result.tokens[key] for key in ("prompt", "generated", "reasoning", "answer")}
-    tokens["by_model"] = {model: {key: spent["by_model"].get(model, {}).get(key, 0) +
-                                  result.tokens["by_model"].get(model, {}).get(key, 0)
-                                  for key in ("prompt", "generated", "reasoning")}
-                          for model in {**spent["by_model"], **result.tokens["by_model"]}}
     total = session.result(result.answer, probe + result.candidates, result.stop_reason, result.votes,
                            **details, **{f"{name}.{k}": v for k, v in result.details.items()})
-    total.tokens, total.samples = tokens, session.samples + result.samples
-    if total.cost is not None and result.cost is not None:
-        total.cost = round(total.cost + result.cost, 9)
+    total.add_spend(result.tokens, result.samples, config.limits.prices)  # the probe's, then the choice's
     return total

@@ -105,6 +105,18 @@ class Result:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def add_spend(self, tokens: dict, samples: int, prices) -> None:
+        """The tokens (as `tokens` holds them) and samples of another part of the same run added (auto's choice
+        after its probe); the cost priced again from the sum (None without prices)."""
+        for key in ("prompt", "generated", "reasoning", "answer"):
+            self.tokens[key] += tokens[key]
+        for model, spent in tokens["by_model"].items():
+            mine = self.tokens["by_model"].setdefault(model, {"prompt": 0, "generated": 0, "reasoning": 0})
+            for key in mine:
+                mine[key] += spent[key]
+        self.samples += samples
+        self.cost = None if prices is None else prices.cost(self.tokens["by_model"])
+
 
 @dataclass
 class Vote:
