@@ -1,13 +1,14 @@
 """auto against the fixed strategies on held-out problems (docs/compute-optimal.md): accuracy against generated
 tokens per problem, the fixed strategies' upper envelope, and auto at each budget.
 
-    python docs/measure/compute_optimal.py --fixed runs/t19/pool-seed5 runs/t19/fixed-seed5 \\
-        --auto runs/t19/auto-seed5 --out runs/t19/compute-optimal-seed5.json --plot docs/compute-optimal.png
+    python docs/measure/compute_optimal.py --fixed runs/t19/pool-seed5 runs/t19/fixed-seed5-* \\
+        --auto runs/t19/auto-seed5-* --allocate runs/t19/alloc-seed5 --out runs/t19/compute-optimal-seed5.json \\
+        --plot docs/compute-optimal.png
 
 reads the summaries of `ponder eval --out` folders (the commands are in docs/compute-optimal.md): the fixed
 strategies at budgets 2-32 (vote from a pool of 32 samples per problem: vote@k is maj@k, the unbiased estimate
-over the pool, at k times the tokens of one sample; single is maj@1), and auto at the same budgets, on the same
-problems. The envelope at a spend of T
+over the pool, at k times the tokens of one sample; single is maj@1), auto at the same budgets and batch
+allocation (`--tokens-per-problem`), on the same problems. The envelope at a spend of T
 tokens per problem is the best accuracy of any fixed strategy and budget that spent at most T. It reports each
 auto point against the envelope at its own spend, and against vote@32 (accuracy, and its share of vote@32's
 tokens).
@@ -49,12 +50,14 @@ def envelope(fixed: list[dict], tokens: float) -> dict | None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixed", required=True, nargs="+", help="run folders of the fixed strategies")
-    parser.add_argument("--auto", required=True)
+    parser.add_argument("--auto", required=True, nargs="+", help="run folders of auto")
+    parser.add_argument("--allocate", nargs="*", default=[], help="run folders of --tokens-per-problem")
     parser.add_argument("--out", required=True)
     parser.add_argument("--plot")
     args = parser.parse_args()
     fixed = [p for folder in args.fixed for p in points(folder)]
-    auto = [p for p in points(args.auto) if p["strategy"] == "auto"]
+    auto = [p for folder in args.auto for p in points(folder) if p["strategy"] == "auto"]
+    allocated = [p for folder in args.allocate for p in points(folder) if p["strategy"] == "allocate"]
     vote32 = next(p for p in fixed if p["strategy"] == "vote" and p["budget"] == 32)
     rows = []
     for p in sorted(auto, key=lambda p: p["budget"]):
@@ -63,7 +66,13 @@ def main():
         rows.append({**p, "envelope": best, "above_envelope": gap,
                      "vs_vote32": round(p["accuracy"] - vote32["accuracy"], 4),
                      "share_of_vote32_tokens": round(p["tokens"] / vote32["tokens"], 4)})
-    report = {"fixed": fixed, "auto": rows, "vote32": vote32}
+    for p in allocated:  # against vote at the budget whose tokens it spends
+        votes = [v for v in fixed if v["strategy"] in ("vote", "single")]
+        same = min(votes, key=lambda v: abs(v["tokens"] - p["tokens"]))
+        p["vote_at_equal_tokens"] = same
+        print(f"allocate@{p['budget']} tokens a problem: {p['accuracy']:.1%} at {p['tokens']:.0f} tokens; vote@"
+              f"{same['budget']} {same['accuracy']:.1%} at {same['tokens']:.0f}")
+    report = {"fixed": fixed, "auto": rows, "allocate": allocated, "vote32": vote32}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     for row in rows:
@@ -89,6 +98,9 @@ def main():
         ax.step([p["tokens"] for p in hull], [p["accuracy"] for p in hull], "k--", where="post", label="envelope")
         line = sorted(auto, key=lambda p: p["tokens"])
         ax.plot([p["tokens"] for p in line], [p["accuracy"] for p in line], "s-", color="crimson", lw=2, label="auto")
+        if allocated:
+            ax.plot([p["tokens"] for p in allocated], [p["accuracy"] for p in allocated], "*", color="navy",
+                    markersize=14, label="batch allocation")
         ax.set_xscale("log")
         ax.set_xlabel("generated tokens per problem")
         ax.set_ylabel("accuracy")

@@ -102,6 +102,12 @@ def test_ponder_tune_writes_a_policy_auto_reads_and_refuses_what_auto_cannot_cho
     assert json.loads(out.read_text())["fitted_on"]["problems"] == 6
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
         "adaptive-vote@2.json", "adaptive-vote@4.json", "probe.json", "settings.json", "vote@1-4.json"]
+    more = ponder("tune", "--model", "ponder-arith", "--limit", "8", "--strategy", "vote,adaptive-vote",
+                  "--budget", "2,4", "--out", str(out), "--cache", str(tmp_path / "cache"))
+    assert more.returncode == 0, more.stderr  # the cache holds 6 of the 8: only 2 run
+    assert "on 2 problems" in more.stderr and "on 6 problems" not in more.stderr and "on 8" not in more.stderr
+    assert len(json.loads((tmp_path / "cache" / "adaptive-vote@4.json").read_text())) == 8
+    assert json.loads(out.read_text())["fitted_on"]["problems"] == 8
     ran = ponder("eval", "--task", "arith", "--seed", "9", "--limit", "4", "--strategy", "auto", "--budget", "4",
                  "--option", f"policy={out}", "--json")
     assert ran.returncode == 0, ran.stderr

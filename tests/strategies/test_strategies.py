@@ -7,6 +7,7 @@ import pytest
 
 from ponder.errors import InvalidArgumentError
 from ponder.strategies import STRATEGIES, Candidate, StrategyConfig
+from ponder.strategies.adaptive_vote import Options as AdaptiveVote
 from ponder.strategies.adaptive_vote import beta_rule, dirichlet_rule
 from ponder.strategies.base import majority
 from ponder.tasks import arith
@@ -62,17 +63,28 @@ def test_adaptive_vote_stops_where_its_rule_says_and_aborts_the_samples_in_fligh
     values = [7, 8, 7, 7, 7, 7, 7, 7, 7, 7]
     script = [answer(v, pad=i) for i, v in enumerate(values)]
     counts, stop = {}, None
-    for k, v in enumerate(values, 1):  # where the Beta rule first reaches 0.95
+    for k, v in enumerate(values, 1):  # where the Beta rule first reaches its default confidence (0.875)
         counts[v] = counts.get(v, 0) + 1
-        if beta_rule(list(counts.values())) >= 0.95:
+        if beta_rule(list(counts.values())) >= AdaptiveVote().confidence:
             stop = k
             break
-    result, generator = solve("adaptive-vote", script, budget=32, parallel=2)
-    assert result.stop_reason == "confident" and len(result.candidates) == stop == 7
+    result, generator = solve("adaptive-vote", script, budget=32)  # two in flight
+    assert result.stop_reason == "confident" and len(result.candidates) == stop == 5
     assert [c.answer for c in result.candidates] == values[:stop] and result.answer == 7
-    assert result.samples == stop + 1  # one more was started when the 6th finished: aborted mid-flight
+    assert result.samples == stop + 1  # one more was started when the 4th finished: aborted mid-flight
     assert len(generator.aborted) == 1 and 0 < generator.aborted[0].sent < len(generator.aborted[0].script.text)
-    assert result.tokens["generated"] == sum(s.sent for s in generator.samples) < sum(len(t) for t in script[:8])
+    assert result.tokens["generated"] == sum(s.sent for s in generator.samples) < sum(len(t) for t in script[:6])
+    # at 0.95 it needs 7: 7 8 7 7 7 7 7
+    assert len(solve("adaptive-vote", script, budget=32, confidence=0.95)[0].candidates) == 7
+
+
+def test_adaptive_vote_counts_votes_in_launch_order_not_finishing_order():
+    # the first sample is long and answers 8; the short ones after it answer 7. Counted as they finish, four 7s
+    # would stop the run before the 8 is in; in launch order nothing votes until the 8 has finished.
+    script = [answer(8, pad=40)] + [answer(7, pad=i) for i in range(1, 10)]
+    result, _ = solve("adaptive-vote", script, budget=32)
+    assert [c.answer for c in result.candidates] == [8, 7, 7, 7, 7]  # 4 to 1: 0.89 >= 0.875
+    assert result.stop_reason == "confident" and result.answer == 7 and result.details["certainty"] > 0.875
 
 
 def test_adaptive_vote_spends_the_whole_budget_when_never_sure():

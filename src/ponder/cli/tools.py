@@ -272,7 +272,9 @@ def tune(
     max_tokens: int = typer.Option(256, help="The most tokens per sample."),
     out: str = typer.Option(..., help="The policy file to write (JSON): pass it to auto as --option policy=FILE."),
     cache: Optional[str] = typer.Option(None, help="A folder to keep each choice's results in as they finish, so a "
-                                        "stopped run resumes where it was."),
+                                        "stopped run resumes where it was and a larger --limit runs only the "
+                                        "problems it adds."),
+    device: str = typer.Option("cpu", help=DEVICE_HELP),
 ):
     """Fit the policy of `auto`: probe each validation problem, answer it with every strategy at every budget,
     and keep, for each average spend, the choice per difficulty bin that gets the most right.
@@ -303,7 +305,7 @@ def tune(
     sampling = SamplingParams(**_sampling(model, "local", max_tokens))
     problems = tasks.load(task, seed, limit, data, "chat")
     say = (lambda text: print(f"ponder tune: {text}", file=sys.stderr, flush=True))
-    with Runtime(Choice(model=model, seed=seed), sorted(set(names) | {"vote"})) as runtime:
+    with Runtime(Choice(model=model, device=device, seed=seed), sorted(set(names) | {"vote"})) as runtime:
         policy = fit_policy(runtime, problems, names, budgets, probe, seed, sampling,
                             grade=lambda p, a: asyncio.run(grade_answer(p, a)), progress=say, cache=cache)
     policy["fitted_on"] |= {"task": task, "model": model, "max_tokens": max_tokens, "temperature": sampling.temperature}

@@ -7,7 +7,8 @@ budget (what is left / the rounds left) and gives it to the problems in proporti
 the Beta rule's probability that the leading answer is the mode (adaptive-vote's rule: at most 0.5, for an even
 split; settled problems get next to nothing), and a problem whose samples have given no answer at all counts 0.25
 (hopeless and unsettled alike look so: each gets a little, not a lot). A problem's share, in samples, is its share
-of the round's tokens over the mean tokens of a sample so far. The answer is each problem's vote over all its
+of the round's tokens over the mean tokens of its samples so far (a contested problem's traces run longer: priced
+at the batch's mean, the rounds overspent by 2%). The answer is each problem's vote over all its
 samples.
 
     summary = allocate("arith", problems, runtime, tokens_per_problem=640, sampling=SamplingParams(), seed=5)
@@ -34,17 +35,20 @@ def openness(candidates: list[Candidate]) -> float:
     return 0.25 if not votes else 1.0 - beta_rule(votes)
 
 
-def shares(open_: list[float], tokens: float, sample_tokens: float) -> list[int]:
-    """Samples for each problem from a round's `tokens`: in proportion to how open each is, rounded so the round
+def shares(open_: list[float], tokens: float, sample_tokens: list[float]) -> list[int]:
+    """Samples for each problem from a round's `tokens`: in proportion to how open each is, each sample priced at
+    that problem's mean tokens a sample so far (contested problems write longer traces), rounded so the round
     spends no more than it has (largest remainders first)."""
     total = sum(open_)
-    if total <= 0 or sample_tokens <= 0:
+    if total <= 0:
         return [0] * len(open_)
-    exact = [tokens * o / total / sample_tokens for o in open_]
+    exact = [tokens * o / total / t for o, t in zip(open_, sample_tokens)]
     counts = [math.floor(x) for x in exact]
-    left = int(tokens // sample_tokens) - sum(counts)
-    for i in sorted(range(len(exact)), key=lambda i: exact[i] - counts[i], reverse=True)[:max(left, 0)]:
-        counts[i] += 1
+    room = tokens - sum(c * t for c, t in zip(counts, sample_tokens))
+    for i in sorted(range(len(exact)), key=lambda i: exact[i] - counts[i], reverse=True):
+        if sample_tokens[i] <= room:
+            counts[i] += 1
+            room -= sample_tokens[i]
     return counts
 
 
@@ -78,7 +82,9 @@ def allocate(task: str, problems, runtime, tokens_per_problem: float, sampling: 
     asyncio.run(round_of([first] * len(problems), 0))
     for r in range(1, rounds):
         used = sum(s["generated"] for s in spent.values())
-        sample_tokens = used / max(sum(len(c) for c in candidates.values()), 1)
+        mean = used / max(sum(len(c) for c in candidates.values()), 1)  # for a problem with no samples yet
+        sample_tokens = [max(spent[p.id]["generated"] / len(candidates[p.id]), 1) if candidates[p.id] else mean
+                         for p in problems]
         counts = shares([openness(candidates[p.id]) for p in problems], (budget - used) / (rounds - r), sample_tokens)
         say(f"round {r}: {sum(counts)} samples to {sum(c > 0 for c in counts)} problems "
             f"({used / len(problems):.0f} of {tokens_per_problem:.0f} tokens a problem spent)")

@@ -32,52 +32,55 @@ def tune(runtime, problems, strategies: list[str], budgets: list[int], probe: in
          sampling: SamplingParams = SamplingParams(), grade=None, progress=None, cache: str | Path | None = None
          ) -> dict:
     """The policy (a dict, as the file holds it) fitted on `problems`. With `cache` (a folder), each choice's
-    results are kept there as they finish, so a run that stops resumes where it was (keyed by the settings)."""
+    results are kept there by problem as they finish: a run that stops resumes where it was, and one over more
+    problems (a larger --limit) runs only those it adds."""
     say = progress or (lambda text: None)
     grade = grade or (lambda problem, answer: problem.answer is not None and answer == problem.answer)
-    kept = _Cache(cache, {"model": runtime.generator.name, "problems": [p.id for p in problems], "probe": probe,
-                          "seed": seed, "sampling": repr(sampling)}) if cache is not None else None
+    kept = _Cache(cache, {"model": runtime.generator.name, "probe": probe, "seed": seed,
+                          "sampling": repr(sampling)}) if cache is not None else None
 
     def config(budget: int, problem, salt: str) -> StrategyConfig:
         return StrategyConfig(budget=budget, sampling=replace(sampling, seed=derive_seed(seed, problem.id, salt)))
 
-    async def every(strategy: str, budget: int, salt: str):
-        return await asyncio.gather(*(runtime.solve(p, strategy, config(budget, p, salt)) for p in problems))
+    def every(strategy: str, budget: int, salt: str, todo: list):
+        async def run():
+            return await asyncio.gather(*(runtime.solve(p, strategy, config(budget, p, salt)) for p in todo))
+        return zip(todo, asyncio.run(run()))
 
     def rows(name: str, make) -> list:
-        """A choice's [(right, tokens)] per problem, from the cache or made now."""
-        found = kept.get(name) if kept is not None else None
-        if found is None:
-            found = make()
+        """A choice's value per problem: from the cache where it holds the problem, else made now by
+        `make(problems still to do)` (each problem's sampling is seeded by its id alone, so a larger --limit
+        reuses what a smaller one ran)."""
+        found = (kept.get(name) if kept is not None else None) or {}
+        todo = [p for p in problems if p.id not in found]
+        if todo:
+            found |= dict(zip([p.id for p in todo], make(todo)))
             if kept is not None:
                 kept.put(name, found)
-        return found
+        return [found[p.id] for p in problems]
 
-    def probed():
-        say(f"probe: vote@{probe} on {len(problems)} problems")
-        results = asyncio.run(every("vote", probe, "probe"))
+    def probed(todo):
+        say(f"probe: vote@{probe} on {len(todo)} problems")
         return [(grade(p, r.answer), r.tokens["generated"], difficulty([c.answer for c in r.candidates]))
-                for p, r in zip(problems, results)]
+                for p, r in every("vote", probe, "probe", todo)]
     probes = rows("probe", probed)
     bins = [b for _, _, b in probes]
     table = {"stop": [(right, tokens) for right, tokens, _ in probes]}
     for strategy in strategies:
         if STRATEGIES[strategy].nested:  # every budget from the largest one's samples, in order
-            def voted(strategy=strategy):
-                say(f"{strategy}@{max(budgets)} on {len(problems)} problems ({strategy}@k: its first k samples)")
-                results = asyncio.run(every(strategy, max(budgets), "choice"))
-                return {str(k): [(grade(p, majority(r.candidates[:k])[0]), sum(c.tokens for c in r.candidates[:k]))
-                                 for p, r in zip(problems, results)] for k in range(1, max(budgets) + 1)}
+            def voted(todo, strategy=strategy):
+                say(f"{strategy}@{max(budgets)} on {len(todo)} problems ({strategy}@k: its first k samples)")
+                return [[(grade(p, majority(r.candidates[:k])[0]), sum(c.tokens for c in r.candidates[:k]))
+                         for k in range(1, max(budgets) + 1)] for p, r in every(strategy, max(budgets), "choice", todo)]
             by_budget = rows(f"{strategy}@1-{max(budgets)}", voted)
             for budget in budgets:
                 table[f"{strategy}@{budget}"] = [(right, tokens + spent[1]) for (right, tokens), spent in
-                                                 zip(by_budget[str(budget)], table["stop"])]
+                                                 zip((row[budget - 1] for row in by_budget), table["stop"])]
             continue
         for budget in budgets:
-            def ran(strategy=strategy, budget=budget):
-                say(f"{strategy}@{budget} on {len(problems)} problems")
-                results = asyncio.run(every(strategy, budget, "choice"))
-                return [(grade(p, r.answer), r.tokens["generated"]) for p, r in zip(problems, results)]
+            def ran(todo, strategy=strategy, budget=budget):
+                say(f"{strategy}@{budget} on {len(todo)} problems")
+                return [(grade(p, r.answer), r.tokens["generated"]) for p, r in every(strategy, budget, "choice", todo)]
             table[f"{strategy}@{budget}"] = [(right, tokens + spent[1]) for (right, tokens), spent in
                                              zip(rows(f"{strategy}@{budget}", ran), table["stop"])]
     sample = sum(tokens for _, tokens, _ in probes) / (probe * len(problems))  # one sample's tokens
@@ -88,22 +91,26 @@ def tune(runtime, problems, strategies: list[str], budgets: list[int], probe: in
 
 
 class _Cache:
-    """A folder of finished choices (one JSON file each), valid for one set of settings (settings.json)."""
+    """A folder of finished choices (one JSON file each, its values by problem id), valid for one set of
+    settings (settings.json)."""
 
     def __init__(self, folder: str | Path, settings: dict):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         marker = self.folder / "settings.json"
-        if marker.exists() and json.loads(marker.read_text()) != settings:
+        if not marker.exists():
+            marker.write_text(json.dumps(settings))
+        elif json.loads(marker.read_text()) != settings:
             raise InvalidArgumentError(f"{self.folder} holds a tune of other settings; use another --cache folder")
-        marker.write_text(json.dumps(settings))
 
     def get(self, name: str):
         path = self.folder / f"{name}.json"
         return json.loads(path.read_text()) if path.exists() else None
 
     def put(self, name: str, value) -> None:
-        (self.folder / f"{name}.json").write_text(json.dumps(value))
+        path = self.folder / f"{name}.json"
+        path.with_suffix(".part").write_text(json.dumps(value))
+        path.with_suffix(".part").replace(path)  # whole or absent, for a tune running beside this one
 
 
 def fit(table: dict[str, list[tuple[bool, int]]], bins: list[str], budgets: list[int], sample: float) -> list[dict]:

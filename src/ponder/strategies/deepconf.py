@@ -36,7 +36,7 @@ class Options:
     window: int = 8  # tokens per group
     top_logprobs: int = 5  # k of the token confidence
     measure: str = "topk"  # token confidence: "topk" (DeepConf's) or "logprob" (of the sampled token)
-    consensus: float = 0.95  # the Beta rule's confidence that the leading answer is the mode
+    consensus: float = 0.9  # the Beta rule's confidence that the leading answer is the mode
     parallel: int = 4  # traces in flight at once after the warm-up
 
     def check(self):
