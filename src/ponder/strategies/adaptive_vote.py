@@ -10,9 +10,10 @@ Stop when it reaches `confidence` (0.95 in the paper).
 
 Votes count in launch order: a finished sample votes once every sample launched before it has finished, so the
 rule sees the samples in the order the paper draws them one at a time, whatever `parallel` is. Counted as they
-finish, the first votes would be those of the shortest samples, and where short traces are more often wrong
-(ponder-arith-think's are) the rule stops on them: at `parallel=4`, confidence 0.875, 92.7% against 94.0% in
-launch order (seed 4's pool of 32 samples replayed). The defaults (0.875, two in flight) were chosen on that seed
+finish, the first votes would be those of the shortest samples: an unbiased draw no longer, and on
+ponder-arith-think's harder problems the shortest traces often share one wrong shortcut, on which the rule then
+stops (seed 4's pool of 32 samples replayed at confidence 0.875, 4 in flight: 92.7% counted as they finish, 94.0%
+in launch order; 6 problems lost, 2 won). The defaults (0.875, two in flight) were chosen on that seed
 (docs/compute-optimal.md).
 """
 
