@@ -71,6 +71,23 @@ def test_a_model_without_a_policy_says_how_to_get_one():
         asyncio.run(STRATEGIES["auto"](PROBLEM, ScriptedGenerator(["Answer: 1"] * 2), None, StrategyConfig()))
 
 
+def test_the_thinking_model_ships_the_policy_auto_uses_without_an_option():
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    shipped = Policy.of(SimpleNamespace(name="ponder-arith-think"))
+    assert shipped.probe == 2 and [level["budget"] for level in shipped.levels] == [2, 4, 8, 16, 32]
+    level = shipped.level(8)
+    ran = subprocess.run([sys.executable, "-m", "ponder.cli", "solve", "--model", "ponder-arith-think", "--strategy",
+                          "auto", "--budget", "8", "--seed", "1", "--json",
+                          "Mia has 23 pens. She buys 15 more. How many pens does she have now?"],
+                         capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 0, ran.stderr
+    details = json.loads(ran.stdout)["details"]
+    assert details["level"] == 8 and details["choice"] == level["choose"][details["bin"]]
+
+
 def test_fit_gets_the_most_right_within_each_budget():
     # 4 problems: two settled (the probe is right, 20 tokens), two contested (right only with vote@8, 100 more)
     bins = ["agree", "agree", "split", "split"]

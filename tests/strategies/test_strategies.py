@@ -63,7 +63,7 @@ def test_adaptive_vote_stops_where_its_rule_says_and_aborts_the_samples_in_fligh
     values = [7, 8, 7, 7, 7, 7, 7, 7, 7, 7]
     script = [answer(v, pad=i) for i, v in enumerate(values)]
     counts, stop = {}, None
-    for k, v in enumerate(values, 1):  # where the Beta rule first reaches its default confidence (0.875)
+    for k, v in enumerate(values, 1):  # where the Beta rule first reaches its default confidence (0.87)
         counts[v] = counts.get(v, 0) + 1
         if beta_rule(list(counts.values())) >= AdaptiveVote().confidence:
             stop = k
@@ -83,8 +83,8 @@ def test_adaptive_vote_counts_votes_in_launch_order_not_finishing_order():
     # would stop the run before the 8 is in; in launch order nothing votes until the 8 has finished.
     script = [answer(8, pad=40)] + [answer(7, pad=i) for i in range(1, 10)]
     result, _ = solve("adaptive-vote", script, budget=32)
-    assert [c.answer for c in result.candidates] == [8, 7, 7, 7, 7]  # 4 to 1: 0.89 >= 0.875
-    assert result.stop_reason == "confident" and result.answer == 7 and result.details["certainty"] > 0.875
+    assert [c.answer for c in result.candidates] == [8, 7, 7, 7, 7]  # 4 to 1: 0.89 >= 0.87
+    assert result.stop_reason == "confident" and result.answer == 7 and result.details["certainty"] > 0.87
 
 
 def test_adaptive_vote_spends_the_whole_budget_when_never_sure():
