@@ -18,6 +18,8 @@ def votes(*answers):
 def test_a_round_goes_to_the_open_votes_in_proportion():
     settled, split, lost = openness(votes(7, 7, 7, 7)), openness(votes(7, 8, 7, 8)), openness(votes(None, None))
     assert settled < 0.1 < lost == 0.25 < split == 0.5
+    # a vote adaptive-vote would stop on draws no more: two agreeing samples (0.875), 4 to 1 (0.89); 3 to 1 draws
+    assert settled == openness(votes(7, 7)) == openness(votes(7, 7, 7, 7, 8)) == 0.0 < openness(votes(7, 7, 7, 8))
     counts = shares([settled, split, lost, 0.0], tokens=1000, sample_tokens=[100] * 4)
     assert sum(counts) == 10 and counts[3] == 0 and counts[0] < counts[2] < counts[1]
     assert shares([0.0, 0.0], 1000, [100, 100]) == [0, 0] and shares([1.0], 50, [100]) == [0]  # nothing to buy
