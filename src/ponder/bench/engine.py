@@ -9,6 +9,10 @@ acceptance depends on real text; its two sides are one engine with the draft and
 target weights, in one process, timed in alternation (on, off, off, on, on, off), because this machine's speed
 drifts by tens of percent between runs and alternation cancels the drift; its ratio is the median of the
 per-round ratios, and its peak memory is that process's (both sides).
+
+The same run measures the machine's fp32 matrix-multiply peak (`peak_gflops`: the best of repeated 1024 x 1024
+products, in a fresh process with the same threads) and reports the n=64 case's achieved GFLOP/s (2 x parameters
+x tokens / seconds) as a fraction of it (`peak_fraction`): how near the machine's limit a decode step runs.
 """
 
 from __future__ import annotations
@@ -158,6 +162,28 @@ def _speculative(case: str, model: str, draft: str, device: str, threads: int | 
     return figures
 
 
+def _matmul_peak(device: str, threads: int | None, size: int = 1024, seconds: float = 3.0) -> float:
+    """The device's fp32 matmul throughput in GFLOP/s: the best of up to 20 rounds of 3 size x size products."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    best, spent = 0.0, 0.0
+    for _ in range(20):
+        sync()
+        start = time.perf_counter()
+        for _ in range(3):
+            a @ b
+        sync()
+        elapsed = time.perf_counter() - start
+        best, spent = max(best, 3 * 2 * size**3 / elapsed / 1e9), spent + elapsed
+        if spent > seconds:
+            break
+    return round(best, 1)
+
+
 CASES = {  # name: (the peer's side, what the ratio is called)
     "short": ("generate", "speedup_short_prompt"),
     "long": ("generate", "speedup_long_prompt"),
@@ -193,6 +219,11 @@ def run(model: str = "ponder-arith", draft: str = "ponder-arith-draft", device: 
     if "short" in results["cases"]:
         results["tokens_per_s"] = results["cases"]["short"]["ponder"]["tokens_per_s"]
         results["gflops"] = results["cases"]["short"]["ponder"]["gflops"]
+        if progress:
+            progress("the machine's fp32 matmul peak")
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+            results["peak_gflops"] = pool.submit(_matmul_peak, device, threads).result()
+        results["peak_fraction"] = round(results["gflops"] / results["peak_gflops"], 4)
     spec = [results["cases"][c] for c in ("speculative-greedy", "speculative-sampled") if c in results["cases"]]
     if spec:
         results["speedup_speculative"] = min(s["speedup"] for s in spec)  # the less favourable of the two
@@ -217,5 +248,8 @@ def render(results: dict) -> None:
                       f"{figures['speedup']:.2f}x", f"{figures['ponder']['peak_memory_mb']:,.0f}",
                       f"{figures[peer]['peak_memory_mb']:,.0f}", f"{figures['ponder']['gflops']:.1f}")
     Console().print(table)
+    if "peak_fraction" in results:
+        print(f"n=64 from a short prompt: {results['gflops']:.1f} GFLOP/s, {results['peak_fraction']:.1%} of this "
+              f"machine's fp32 matmul peak ({results['peak_gflops']:.0f} GFLOP/s, measured in the same run)")
     if "acceptance_rate" in results:
         print(f"speculative decoding: acceptance rate {results['acceptance_rate']:.1%}")
