@@ -294,8 +294,7 @@ def tune(
     names = [name.strip() for name in strategy.split(",") if name.strip()]
     budgets = _budgets(budget)
     for name in names:
-        declared = entry(name)
-        if declared.chooses or declared.draft or not declared.model or declared.verifier in ("required", "steps"):
+        if not entry(name).choosable:
             raise InvalidArgumentError(f"auto cannot choose {name}: it chooses a strategy of the model alone (no "
                                        "verifier it needs, no draft)")
     if probe < 1 or limit < 1:

@@ -47,6 +47,12 @@ class Strategy:
     nested: bool = False
     chooses: bool = False
 
+    @property
+    def choosable(self) -> bool:
+        """Whether auto may choose it: a strategy of the model alone (no verifier it needs, no draft), itself not
+        one that chooses."""
+        return self.model and not self.chooses and not self.draft and self.verifier not in ("required", "steps")
+
     def __call__(self, problem, generator, verifier, config: StrategyConfig) -> Awaitable[Result]:
         if config.limits.any and self.model:  # tokens, seconds or dollars besides the budget
             return run_limited(self.run, problem, generator, verifier, config)

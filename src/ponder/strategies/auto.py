@@ -55,9 +55,8 @@ class Policy:
                     raise InvalidArgumentError(f"{source}: choice {choice!r} is not \"stop\" or STRATEGY@BUDGET")
                 name, _, budget = choice.partition("@")
                 entry = STRATEGIES.get(name)
-                if choice != "stop" and (entry is None or not budget.isdigit() or int(budget) < 1 or entry.chooses
-                                         or entry.draft or not entry.model
-                                         or entry.verifier in ("required", "steps")):
+                if choice != "stop" and (entry is None or not entry.choosable or not budget.isdigit()
+                                         or int(budget) < 1):
                     raise InvalidArgumentError(f"{source}: choice {choice!r} is not \"stop\" or STRATEGY@BUDGET of "
                                                "a strategy of the model alone (no verifier it needs, no draft)")
         return cls(data["probe"], sorted(data["levels"], key=lambda level: level["budget"]))

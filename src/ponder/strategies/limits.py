@@ -193,16 +193,20 @@ class Spend:
         prices = self.limits.prices
         return None if prices is None else prices.price(model)
 
+    def _still_open(self) -> None:
+        """LimitReached where the run has stopped, or its deadline is due though the loop has not run the timer."""
+        if self.stopped is None and time.perf_counter() >= self.fires:
+            self.expire()
+        if self.stopped is not None:
+            raise LimitReached(self.stopped)
+
     def admit(self, model: str, n: int, max_tokens: int, prompt_tokens: int | None, shared: bool = True,
               answered_by: str | None = None) -> tuple[int, int]:
         """How many samples of at most how many tokens a submission of `n` (of `max_tokens` each, after a prompt
         of `prompt_tokens`, computed once for all of them where `shared`, else once per sample as a remote server
         bills it) may start; LimitReached where none fits. `answered_by`: the model an anytime answer would be
         written by (the run's own; `model` may be a draft), whose price the reserve for it is kept at."""
-        if self.stopped is None and time.perf_counter() >= self.fires:  # due, though the loop has not run it yet
-            self.expire()
-        if self.stopped is not None:
-            raise LimitReached(self.stopped)
+        self._still_open()
         fits = {}  # limit -> (the most tokens one sample may have, how many samples of t tokens fit)
         if self.limits.max_total_tokens is not None:
             tokens = self.limits.max_total_tokens - ANSWER_TOKENS - self.generated - self.reserved_tokens
@@ -276,10 +280,7 @@ class Spend:
     def check_score(self, model: str, tokens: int | None) -> None:
         """Before a continuation of `tokens` is scored (computed as a prompt's): LimitReached where the run has
         stopped, or where the pass does not fit under the cost cap."""
-        if self.stopped is None and time.perf_counter() >= self.fires:
-            self.expire()
-        if self.stopped is not None:
-            raise LimitReached(self.stopped)
+        self._still_open()
         price = self.price(model)
         if self.limits.max_cost is not None and price is not None:
             if tokens is None:
