@@ -70,6 +70,8 @@ class LLMEngine:
         num_speculative_tokens: tokens the draft proposes per step.
         reasoning_markers: a thinking model's markers (None: the tokenizer's, `<think>`/`</think>` where it has
             them); the thinking control of SamplingParams acts on them (engine/thinking.py).
+        lean: run the Llama family's forward pass through ponder's own (engine/lean.py) rather than
+            transformers' modules; other architectures use transformers' either way.
 
     Example:
         >>> engine = LLMEngine.from_pretrained("src/ponder/models/ponder-arith")
@@ -81,7 +83,7 @@ class LLMEngine:
 
     def __init__(self, model, tokenizer, *, max_rows: int = 256, kv_cache_bytes: int | None = None,
                  prefix_cache_bytes: int = 256 << 20, seed: int = 0, draft=None, num_speculative_tokens: int = 4,
-                 reasoning_markers: ReasoningMarkers | None = None):
+                 reasoning_markers: ReasoningMarkers | None = None, lean: bool = True):
         if not getattr(model, "can_generate", lambda: False)():
             raise InvalidArgumentError(f"{type(model).__name__} is not a causal language model")
         self.model = model
@@ -90,10 +92,10 @@ class LLMEngine:
         self.vocab = model.get_output_embeddings().weight.shape[0]  # logits per row (may exceed the tokenizer's)
         self.eos = set(_as_list(model.generation_config.eos_token_id or tokenizer.eos_token_id))
         self.prefix_cache = PrefixCache(prefix_cache_bytes)
-        self.runner = ModelRunner(model, self.prefix_cache)
+        self.runner = ModelRunner(model, self.prefix_cache, lean)
         self.sampler = Sampler(self.eos)
         self.thinking = ThinkingControl(tokenizer, reasoning_markers or markers_of(tokenizer))
-        self.speculator = Speculator(draft, model, num_speculative_tokens) if draft is not None else None
+        self.speculator = Speculator(draft, model, num_speculative_tokens, lean=lean) if draft is not None else None
         # the KV memory bound, in token columns: each column of a row costs its KV in every layer (the draft's too)
         per_token = self.runner.kv_bytes_per_token + (self.speculator.draft.kv_bytes_per_token if draft else 0)
         if kv_cache_bytes is None:

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
+from transformers.modeling_outputs import CausalLMOutput
+
+from ponder.engine.lean import LeanModel
 
 HEADROOM = 64  # spare columns allocated past the current length, so most steps append without a copy
 
@@ -141,13 +144,23 @@ class KV:
         """One forward pass of `model` on `inputs` (input_ids [rows, width], position_ids, ...) after these
         columns, whose attention mask with the new columns is `mask`; returns (the KV with the new columns
         appended, the model's output)."""
-        cache = self.as_cache(inputs["input_ids"].shape[1])
+        width = inputs["input_ids"].shape[1]
+        storage = self.storage(width)
+        if isinstance(model, LeanModel):
+            logits = model(inputs["input_ids"], inputs["position_ids"], mask, storage, self.length,
+                           inputs.get("logits_to_keep", 0))
+            end = self.length + width
+            return KV([kb[:self.rows, :, :end] for kb, _ in storage], [vb[:self.rows, :, :end] for _, vb in storage],
+                      mask, storage), CausalLMOutput(logits=logits)
+        cache = DynamicCache()
+        cache.layers = [_InPlaceLayer(kb, vb, self.rows, self.length) for kb, vb in storage]
         out = model(**inputs, attention_mask=mask, use_cache=True, **{_cache_keyword(type(model)): cache})
         return KV.from_cache(cache, mask), out
 
-    def as_cache(self, width: int) -> DynamicCache:
-        """A transformers cache over these tensors for one forward pass that appends `width` columns: written
-        in place into spare columns (allocated with headroom when there are too few), not concatenated."""
+    def storage(self, width: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer the keys' and values' storage for a forward pass that appends `width` columns: these
+        buffers when they have room (the new columns are written in place, not concatenated), else new ones
+        with headroom."""
         need = self.length + width
         buffers = self.buffers
         if buffers is None or buffers[0][0].shape[2] < need or buffers[0][0].shape[0] < self.rows:
@@ -159,9 +172,7 @@ class KV:
                 kb[:self.rows, :, :self.length] = k
                 vb[:self.rows, :, :self.length] = v
                 buffers.append((kb, vb))
-        cache = DynamicCache()
-        cache.layers = [_InPlaceLayer(kb, vb, self.rows, self.length) for kb, vb in buffers]
-        return cache
+        return buffers
 
     @classmethod
     def from_cache(cls, cache: DynamicCache, mask: torch.Tensor) -> KV:

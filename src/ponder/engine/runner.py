@@ -11,14 +11,17 @@ from __future__ import annotations
 import torch
 
 from ponder.engine.kv_cache import KV
+from ponder.engine.lean import LeanModel
 from ponder.engine.prefix_cache import PrefixCache
 from ponder.engine.request import Sequence
 from ponder.engine.scheduler import StepPlan
 
 
 class ModelRunner:
-    def __init__(self, model, prefix_cache: PrefixCache):
+    def __init__(self, model, prefix_cache: PrefixCache, lean: bool = True):
         self.model = model
+        # the forward pass: the lean one where the architecture has it (lean.py), else transformers'
+        self.net = (LeanModel.of(model) if lean else None) or model
         self.prefix_cache = prefix_cache
         config = model.config.get_text_config()
         self.layers = config.num_hidden_layers
@@ -80,7 +83,7 @@ class ModelRunner:
         if dummies:
             new &= (torch.arange(width, device=self.device) >= torch.tensor(dummies, device=self.device)[:, None]).long()
         mask = torch.cat([self.kv.mask, new], dim=1)
-        self.kv, out = self.kv.forward(self.model, mask, input_ids=ids, position_ids=positions.clamp(min=0))
+        self.kv, out = self.kv.forward(self.net, mask, input_ids=ids, position_ids=positions.clamp(min=0))
         return out.logits
 
     @torch.inference_mode()
@@ -116,6 +119,6 @@ class ModelRunner:
         length = kv.length + len(tokens)
         positions = torch.arange(kv.length, length, device=self.device).unsqueeze(0)
         mask = torch.ones(1, length, dtype=torch.long, device=self.device)
-        kv, out = kv.forward(self.model, mask, input_ids=torch.tensor([tokens], device=self.device),
+        kv, out = kv.forward(self.net, mask, input_ids=torch.tensor([tokens], device=self.device),
                              position_ids=positions, logits_to_keep=logits_to_keep)
         return kv, out.logits[0]

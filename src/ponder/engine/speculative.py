@@ -52,13 +52,13 @@ class Speculator:
         prefix_cache_bytes: memory for the draft's own prefix cache.
     """
 
-    def __init__(self, draft, target, num_tokens: int = 4, prefix_cache_bytes: int = 64 << 20):
+    def __init__(self, draft, target, num_tokens: int = 4, prefix_cache_bytes: int = 64 << 20, lean: bool = True):
         if num_tokens < 1:
             raise InvalidArgumentError(f"num_speculative_tokens={num_tokens} must be >= 1")
         draft_vocab, target_vocab = draft.get_output_embeddings().weight.shape[0], target.get_output_embeddings().weight.shape[0]
         if draft_vocab != target_vocab:
             raise InvalidArgumentError(f"the draft's vocabulary ({draft_vocab}) differs from the target's ({target_vocab})")
-        self.draft = ModelRunner(draft, PrefixCache(prefix_cache_bytes))
+        self.draft = ModelRunner(draft, PrefixCache(prefix_cache_bytes), lean)
         self.k = num_tokens
         self.max_k = 3 * num_tokens
         self.lag: dict[int, int] = {}  # seq_id -> its last tokens that the draft's KV does not hold yet

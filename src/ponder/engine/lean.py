@@ -1,0 +1,189 @@
+"""A lean forward pass for the Llama family (Llama, Mistral, Qwen2, Qwen3): the Hugging Face model's own weights,
+run by a short function written for ponder's batch instead of through transformers' modules.
+
+Why: on a small model a decode step is dominated by what surrounds its matmuls. Through transformers a layer is a
+tree of module calls, a cache object and a 4-D mask built per step; here a step is a handful of tensor ops per
+layer, writing keys and values straight into the batch's preallocated KV storage (kv_cache.py), with one mask
+for every layer. gpt-fast is the model. Measured on 2 CPU cores (docs/measure/lean_forward.py), one decode step of
+the embedded model at 64 rows x 148 columns: 1.09x-1.28x transformers' (the machine drifts); what is left is
+mostly the attention's reading of the KV (64 rows' copies of the prompt: memory-bound, ~1 ms a layer) and the
+matmuls themselves (~120 GFLOP/s at 64 rows). torch.compile of this function gave 1.2x more after a 55 s compile
+(measured, not wired in).
+
+For each layer, with x the residual stream [rows, width, hidden]:
+
+    h = rmsnorm(x) * w_attn_norm                       rmsnorm(x) = x / sqrt(mean(x^2) + eps), in fp32
+    q, k, v = h @ W_qkv^T (+ b_qkv, Qwen2)             one matmul: the three projections' weights side by side
+    q, k = rmsnorm(q), rmsnorm(k) per head (Qwen3)
+    q, k = rope(q), rope(k)                            rope(t) = t * cos + rotate_half(t) * sin at each position
+    K[:, :, L:L+width], V[...] = k, v                  appended in place after the L columns already there
+    x = x + softmax(q K^T / sqrt(d) + mask) V @ W_o^T  mask: -inf on padding and on later columns (causal)
+    h = rmsnorm(x) * w_mlp_norm
+    x = x + (silu(h @ W_gate^T) * (h @ W_up^T)) @ W_down^T     gate and up as one matmul
+
+then logits = rmsnorm(x) * w_norm @ W_head^T. cos and sin come from the model's own rotary module, so every RoPE
+variant it implements (default, llama3, yarn, ...) is honoured. Fusing q/k/v (and gate/up) concatenates their
+weights once and points the modules' parameters at slices of the fused tensor, so memory does not grow and the
+transformers path still runs on the same weights.
+
+Any other architecture, or a configuration this does not implement (sliding windows, tensor-parallel slices, an
+activation other than SiLU), keeps the transformers path: `LeanModel.of(model)` returns None for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+FAMILY = ("llama", "mistral", "qwen2", "qwen3")
+
+
+@dataclass
+class _Layer:
+    attn_norm: torch.Tensor
+    qkv: torch.Tensor  # [q_heads * d + 2 * kv_heads * d, hidden]
+    qkv_bias: torch.Tensor | None
+    q_norm: torch.Tensor | None  # Qwen3: RMSNorm over each head's d
+    k_norm: torch.Tensor | None
+    o: torch.Tensor
+    o_bias: torch.Tensor | None
+    mlp_norm: torch.Tensor
+    gate_up: torch.Tensor  # [2 * intermediate, hidden]
+    down: torch.Tensor
+    gate_up_bias: torch.Tensor | None
+    down_bias: torch.Tensor | None
+
+
+def _fuse(modules) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One weight (and bias) for `modules` side by side; each module's parameters become views of it."""
+    if any(type(m) is not torch.nn.Linear or m.weight.device.type == "meta" for m in modules):
+        raise _Unsupported("quantized or offloaded projections")
+    weight = torch.cat([m.weight.data for m in modules])
+    biases = [m.bias for m in modules]
+    bias = torch.cat([b.data for b in biases]) if all(b is not None for b in biases) else None
+    if any(b is not None for b in biases) and bias is None:
+        raise _Unsupported("some projections have a bias and some do not")
+    start = 0
+    for m in modules:
+        rows = m.weight.shape[0]
+        m.weight.data = weight[start:start + rows]
+        if bias is not None:
+            m.bias.data = bias[start:start + rows]
+        start += rows
+    return weight, bias
+
+
+class _Unsupported(Exception):
+    pass
+
+
+class LeanModel:
+    """The forward pass above over a Hugging Face Llama-family model's weights (shared, not copied)."""
+
+    def __init__(self, model):
+        config = model.config.get_text_config()
+        if config.model_type not in FAMILY:
+            raise _Unsupported(f"model type {config.model_type!r}")
+        if getattr(config, "hidden_act", "silu") != "silu" or getattr(config, "pretraining_tp", 1) != 1:
+            raise _Unsupported("activation or tensor-parallel slices")
+        window = getattr(config, "sliding_window", None)
+        layer_types = getattr(config, "layer_types", None) or []
+        if (window is not None and getattr(config, "use_sliding_window", True)) or \
+                any(t != "full_attention" for t in layer_types):
+            raise _Unsupported("sliding-window attention")
+        inner = model.model
+        self.config = config
+        self.embed = inner.embed_tokens.weight
+        self.head = model.lm_head.weight
+        self.head_bias = getattr(model.lm_head, "bias", None)
+        self.norm = inner.norm.weight
+        self.eps = inner.norm.variance_epsilon
+        self.rotary = inner.rotary_emb
+        self.q_heads = config.num_attention_heads
+        self.kv_heads = getattr(config, "num_key_value_heads", None) or self.q_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.q_heads
+        self.scale = getattr(inner.layers[0].self_attn, "scaling", self.head_dim ** -0.5)
+        self.layers = []
+        for layer in inner.layers:
+            attn, mlp = layer.self_attn, layer.mlp
+            qkv, qkv_bias = _fuse([attn.q_proj, attn.k_proj, attn.v_proj])
+            gate_up, gate_up_bias = _fuse([mlp.gate_proj, mlp.up_proj])
+            q_norm, k_norm = getattr(attn, "q_norm", None), getattr(attn, "k_norm", None)
+            self.layers.append(_Layer(
+                layer.input_layernorm.weight, qkv, qkv_bias, q_norm.weight if q_norm is not None else None,
+                k_norm.weight if k_norm is not None else None, attn.o_proj.weight, attn.o_proj.bias,
+                layer.post_attention_layernorm.weight, gate_up, mlp.down_proj.weight, gate_up_bias,
+                mlp.down_proj.bias))
+
+    @classmethod
+    def of(cls, model) -> LeanModel | None:
+        """The lean forward for `model`, or None where it keeps the transformers path."""
+        try:
+            return cls(model)
+        except (_Unsupported, AttributeError):
+            return None
+
+    def rmsnorm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.float32:  # one fused op; the same sums as transformers' in fp32
+            return F.rms_norm(x, weight.shape, weight, self.eps)
+        y = x.float()
+        y = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + self.eps)
+        return weight * y.to(x.dtype)
+
+    @staticmethod
+    def rope(t: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        half = t.shape[-1] // 2
+        return t * cos + torch.cat((-t[..., half:], t[..., :half]), dim=-1) * sin
+
+    def attend(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """softmax(q K^T * scale + bias) V, each group of query heads on its key/value head (GQA) with no copy of
+        the keys: q [rows, q_heads, width, d] is viewed as [rows, kv_heads, groups * width, d]. Plain matmuls:
+        for a step's one query a row, faster on a CPU than the fused kernels (measured: 1 ms a layer at 64 rows)."""
+        rows, heads, width, d = q.shape
+        q = q.reshape(rows, self.kv_heads, heads // self.kv_heads * width, d)
+        scores = torch.baddbmm(bias.expand(rows, self.kv_heads, -1, -1).flatten(0, 1), q.flatten(0, 1),
+                               keys.flatten(0, 1).transpose(1, 2), alpha=self.scale)
+        out = torch.bmm(torch.softmax(scores.float(), dim=-1).to(q.dtype), values.flatten(0, 1))
+        return out.view(rows, heads, width, d)
+
+    def __call__(self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor,
+                 storage: list[tuple[torch.Tensor, torch.Tensor]], length: int, logits_to_keep: int = 0
+                 ) -> torch.Tensor:
+        """Feed `ids` [rows, width] at `positions` after the `length` columns already in `storage` (per layer
+        keys and values [rows or more, kv_heads, columns, d]); `mask` [rows, length + width] is 1 on real
+        columns. Appends the new keys and values in place; returns logits [rows, width or logits_to_keep,
+        vocab]."""
+        rows, width = ids.shape
+        end = length + width
+        x = F.embedding(ids, self.embed)
+        cos, sin = self.rotary(x, positions)
+        cos, sin = cos.unsqueeze(2), sin.unsqueeze(2)  # [rows, width, 1, d]: broadcast over heads
+        # key column j is visible to the query at new column i when it is real and not after it
+        # (a placeholder query, whose own column is masked, sees itself: never a row of all -inf)
+        columns = torch.arange(end, device=ids.device)
+        at = length + torch.arange(width, device=ids.device)[:, None]
+        visible = (columns <= at) & (mask.bool()[:, None, :] | (columns == at))  # [rows, width, end]
+        groups = self.q_heads // self.kv_heads
+        bias = torch.zeros(visible.shape, dtype=x.dtype, device=x.device).masked_fill_(~visible, float("-inf"))
+        bias = bias.repeat(1, groups, 1)[:, None]  # [rows, 1, groups * width, end], as attend's scores
+        heads, d = self.q_heads + self.kv_heads, self.head_dim
+        for layer, (keys, values) in zip(self.layers, storage):
+            h = self.rmsnorm(x, layer.attn_norm)
+            qk, v = F.linear(h, layer.qkv, layer.qkv_bias).view(rows, width, heads + self.kv_heads, d).split(
+                [heads, self.kv_heads], dim=2)
+            if layer.q_norm is not None:
+                qk = torch.cat([self.rmsnorm(qk[:, :, :self.q_heads], layer.q_norm),
+                                self.rmsnorm(qk[:, :, self.q_heads:], layer.k_norm)], dim=2)
+            q, k = self.rope(qk, cos, sin).transpose(1, 2).split([self.q_heads, self.kv_heads], dim=1)
+            keys[:rows, :, length:end] = k
+            values[:rows, :, length:end] = v.transpose(1, 2)
+            out = self.attend(q, keys[:rows, :, :end], values[:rows, :, :end], bias)
+            x = x + F.linear(out.transpose(1, 2).reshape(rows, width, self.q_heads * d), layer.o, layer.o_bias)
+            h = self.rmsnorm(x, layer.mlp_norm)
+            gate, up = F.linear(h, layer.gate_up, layer.gate_up_bias).chunk(2, dim=-1)
+            x = x + F.linear(F.silu(gate) * up, layer.down, layer.down_bias)
+        if logits_to_keep:
+            x = x[:, -logits_to_keep:]
+        return F.linear(self.rmsnorm(x, self.norm), self.head, self.head_bias)
