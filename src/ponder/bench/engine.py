@@ -22,6 +22,8 @@ import multiprocessing
 import resource
 import time
 
+from ponder.bench import join
+
 NEW_TOKENS = 128
 REPEATS, LONG_S = 3, 20.0  # timed runs per side: the median of up to 3, no more once 20 s are spent
 
@@ -190,6 +192,7 @@ CASES = {  # name: (the peer's side, what the ratio is called)
     "concurrent": ("generate", "speedup_concurrent"),
     "speculative-greedy": ("off", "speedup_speculative_greedy"),
     "speculative-sampled": ("off", "speedup_speculative_sampled"),
+    "join": ("whole", "join_p99_over_p50"),  # bench/join.py: the decoding rows' gaps, not tokens per second
 }
 
 
@@ -201,6 +204,13 @@ def run(model: str = "ponder-arith", draft: str = "ponder-arith-draft", device: 
     context = multiprocessing.get_context("spawn")
     for case in cases:
         peer, ratio = CASES[case]
+        if case == "join":
+            if progress:
+                progress("join: a long prompt joins 64 decoding rows, chunked and whole, alternating")
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+                results["cases"][case] = pool.submit(join.measure, model, device, threads).result()
+            results[ratio] = results["cases"][case]["p99_over_p50"]
+            continue
         if case.startswith("speculative"):
             if progress:
                 progress(f"{case}: with and without the draft, alternating")
@@ -243,13 +253,24 @@ def render(results: dict) -> None:
     for column in ["case", "ponder tok/s", "peer tok/s", "ratio", "ponder MB", "peer MB", "GFLOP/s"]:
         table.add_column(column, justify="left" if column == "case" else "right", no_wrap=True)
     for case, figures in results["cases"].items():
+        if case == "join":
+            continue
         peer = CASES[case][0]
         table.add_row(case, f"{figures['ponder']['tokens_per_s']:,.0f}", f"{figures[peer]['tokens_per_s']:,.0f}",
                       f"{figures['speedup']:.2f}x", f"{figures['ponder']['peak_memory_mb']:,.0f}",
                       f"{figures[peer]['peak_memory_mb']:,.0f}", f"{figures['ponder']['gflops']:.1f}")
-    Console().print(table)
+    if table.row_count:
+        Console().print(table)
     if "peak_fraction" in results:
         print(f"n=64 from a short prompt: {results['gflops']:.1f} GFLOP/s, {results['peak_fraction']:.1%} of this "
               f"machine's fp32 matmul peak ({results['peak_gflops']:.0f} GFLOP/s, measured in the same run)")
+    if "join" in results["cases"]:
+        figures = results["cases"]["join"]
+        for side, how in (("ponder", f"chunked ({figures['ponder']['prefill_chunk']} tokens a step)"),
+                          ("whole", "prefilled whole")):
+            f = figures[side]
+            print(f"a {figures['prompt_tokens']}-token prompt joins 64 decoding rows, {how}: their gap between tokens "
+                  f"p50 {f['gap_p50_ms']:.1f} ms, p99 {f['gap_p99_ms']:.1f} ms ({f['p99_over_p50']:.2f}x), longest "
+                  f"{f['gap_max_ms']:.0f} ms; the prompt's first token after {f['first_token_ms']:.0f} ms")
     if "acceptance_rate" in results:
         print(f"speculative decoding: acceptance rate {results['acceptance_rate']:.1%}")

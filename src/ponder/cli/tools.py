@@ -197,7 +197,9 @@ def bench(
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads per side (default: all cores)."),
     case: Optional[list[str]] = typer.Option(None, help="Run only these cases (repeatable): short, long, "
-                                             "concurrent, speculative-greedy, speculative-sampled."),
+                                             "concurrent, speculative-greedy, speculative-sampled, join (a "
+                                             "400-token prompt joining 64 decoding rows: their gaps between "
+                                             "tokens, chunked prefill against whole)."),
     requests: int = typer.Option(1000, help="server: chat completions to send."),
     clients: int = typer.Option(64, help="server: clients sending them at once."),
     server_model: str = typer.Option("vote@4/ponder-arith", "--server-model",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,9 @@ from ponder.reasoning import ReasoningMarkers, markers_of
 from ponder.sampling import SampleEvent, SamplingParams, find_stop, held_back
 from ponder.seeds import derive_seed
 
+# chunked prefill's default: prompt tokens computed per step while rows decode (docs/engine.md: chunk sizes against
+# the decoding rows' gaps between tokens)
+PREFILL_CHUNK = 128
 
 @dataclass
 class SampleOutput:
@@ -70,6 +74,9 @@ class LLMEngine:
         num_speculative_tokens: tokens the draft proposes per step.
         reasoning_markers: a thinking model's markers (None: the tokenizer's, `<think>`/`</think>` where it has
             them); the thinking control of SamplingParams acts on them (engine/thinking.py).
+        prefill_chunk: while rows decode, the most prompt tokens computed per step (chunked prefill: a long
+            prompt joining a running batch is computed a chunk a step, so the decoding rows keep emitting; with no
+            row decoding a prompt is computed whole). None: every prompt whole, at once.
         lean: run the Llama family's forward pass through ponder's own (engine/lean.py) rather than
             transformers' modules; other architectures use transformers' either way.
 
@@ -83,7 +90,8 @@ class LLMEngine:
 
     def __init__(self, model, tokenizer, *, max_rows: int = 256, kv_cache_bytes: int | None = None,
                  prefix_cache_bytes: int = 256 << 20, seed: int = 0, draft=None, num_speculative_tokens: int = 4,
-                 reasoning_markers: ReasoningMarkers | None = None, lean: bool = True):
+                 reasoning_markers: ReasoningMarkers | None = None, lean: bool = True,
+                 prefill_chunk: int | None = PREFILL_CHUNK):
         if not getattr(model, "can_generate", lambda: False)():
             raise InvalidArgumentError(f"{type(model).__name__} is not a causal language model")
         self.model = model
@@ -104,6 +112,10 @@ class LLMEngine:
             raise InvalidArgumentError(f"kv_cache_bytes={kv_cache_bytes} is less than one token's KV "
                                        f"({per_token} bytes)")
         self.scheduler = Scheduler(max_rows, kv_cache_bytes // per_token)
+        if prefill_chunk is not None and prefill_chunk < 1:
+            raise InvalidArgumentError(f"prefill_chunk={prefill_chunk} must be >= 1 (or None: whole prompts)")
+        self.prefill_chunk = prefill_chunk
+        self.prefilling: deque[Request] = deque()  # requests whose prompts are being computed a chunk a step
         self.rng = random.Random(seed)
         self.samples_aborted = 0
         self.tokens_generated = 0  # every token sampled, for samples later aborted too
@@ -147,7 +159,10 @@ class LLMEngine:
         # a sample ends at the model's context at the latest, so that is the most KV one of its rows can need
         max_length = min(len(ids) + params.max_tokens, self.context)
         request = Request(next(self._ids), ids, params, self._seeds(params), max_length)
-        self.scheduler.add(request)
+        chunked = self.prefill_chunk is not None and len(ids) - 1 > self.prefill_chunk
+        self.scheduler.add(request, ready=not chunked)
+        if chunked:
+            self.prefilling.append(request)
         return request.request_id
 
     def abort(self, request_id: int, index: int | None = None) -> list[SampleEvent]:
@@ -162,13 +177,34 @@ class LLMEngine:
         return events
 
     def has_unfinished(self) -> bool:
-        return self.scheduler.has_work
+        return self.scheduler.has_work or bool(self.prefilling)
+
+    def prefill_some(self) -> None:
+        """Chunked prefill: compute the waiting long prompts, first come first served, at most `prefill_chunk`
+        tokens this step while rows decode (all of them when none does); a prompt that is done queues its
+        request for rows."""
+        budget = self.prefill_chunk if self.scheduler.decoding else None
+        while self.prefilling and (budget is None or budget > 0):
+            request = self.prefilling[0]
+            if request.finished:  # every sample aborted while its prompt was computed
+                self.prefilling.popleft()
+                self.runner.partial.pop(request.request_id, None)
+                self.scheduler.forget(request)
+                continue
+            used, done = self.runner.prefill_part(request.request_id, request.prompt_ids[:-1], budget)
+            if budget is not None:
+                budget -= used
+            if done:
+                self.prefilling.popleft()
+                self.scheduler.ready(request)
 
     # -- the step loop ----------------------------------------------------------------------------------------
 
     @torch.inference_mode()
     def step(self) -> list[SampleEvent]:
         """Run one decode step for every running sample; returns what each did."""
+        if self.prefilling:
+            self.prefill_some()
         plan = self.scheduler.schedule()
         for join in plan.joining:  # made as a sample joins, so the samples that wait hold nothing
             for seq in join.seqs:

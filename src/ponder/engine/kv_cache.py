@@ -103,10 +103,14 @@ class KV:
         length = max(extents, default=0)
         total = sum(len(rows) * n for _, rows, n in parts)
         room = max(total, capacity)
-        keys = [k.new_zeros(room, k.shape[1], length + HEADROOM, k.shape[3]) for k in template.keys]
-        values = [v.new_zeros(room, v.shape[1], length + HEADROOM, v.shape[3]) for v in template.values]
+        # empty, not zeroed: only the rows' padding columns must hold zeros (_write clears them); the spare rows
+        # and columns are written before they are read, and never touching them saves the page faults of
+        # zeroing a storage sized for twice the rows (a 64-row batch that a 484-token prompt joins: 290 of
+        # 580 MB, measured 0.2-0.9 s zeroed whole)
+        keys = [k.new_empty(room, k.shape[1], length + HEADROOM, k.shape[3]) for k in template.keys]
+        values = [v.new_empty(room, v.shape[1], length + HEADROOM, v.shape[3]) for v in template.values]
         mask = template.mask.new_zeros(total, length)
-        _write(keys + values, mask, 0, parts, extents, length, clear=False)
+        _write(keys + values, mask, 0, parts, extents, length, clear=True)
         return KV([k[:total, :, :length] for k in keys], [v[:total, :, :length] for v in values], mask,
                   list(zip(keys, values)))
 
@@ -223,8 +227,8 @@ def _extent(kv: KV, rows: list[int]) -> int:
 def _write(storage: list[torch.Tensor], mask: torch.Tensor, r: int, parts: list[tuple[KV, list[int], int]],
            extents: list[int], length: int, clear: bool) -> None:
     """Write the rows of `parts` (as in `assemble`) into `storage` (every layer's keys, then values) and `mask`
-    from row `r` on, each part right-aligned to column `length`. `clear` zeroes the padding columns of reused
-    storage: masked, but never garbage (0 x NaN is NaN)."""
+    from row `r` on, each part right-aligned to column `length`. `clear` zeroes the padding columns of storage
+    that is reused or new and uninitialised: masked, but never garbage (0 x NaN is NaN)."""
     for (kv, rows, n), extent in zip(parts, extents):
         if n > 1 and len(rows) != 1:
             raise ValueError("only a part of one row can be repeated")

@@ -168,6 +168,7 @@ class LeanModel:
         groups = self.q_heads // self.kv_heads
         bias = torch.zeros(visible.shape, dtype=x.dtype, device=x.device).masked_fill_(~visible, float("-inf"))
         bias = bias.repeat(1, groups, 1)[:, None]  # [rows, 1, groups * width, end], as attend's scores
+        spans = _spans(mask)
         heads, d = self.q_heads + self.kv_heads, self.head_dim
         for layer, (keys, values) in zip(self.layers, storage):
             h = self.rmsnorm(x, layer.attn_norm)
@@ -179,7 +180,9 @@ class LeanModel:
             q, k = self.rope(qk, cos, sin).transpose(1, 2).split([self.q_heads, self.kv_heads], dim=1)
             keys[:rows, :, length:end] = k
             values[:rows, :, length:end] = v.transpose(1, 2)
-            out = self.attend(q, keys[:rows, :, :end], values[:rows, :, :end], bias)
+            out = torch.cat([self.attend(q[a:b], keys[a:b, :, c:end], values[a:b, :, c:end], bias[a:b, ..., c:])
+                             for a, b, c in spans]) if len(spans) > 1 else \
+                self.attend(q, keys[:rows, :, :end], values[:rows, :, :end], bias)
             x = x + F.linear(out.transpose(1, 2).reshape(rows, width, self.q_heads * d), layer.o, layer.o_bias)
             h = self.rmsnorm(x, layer.mlp_norm)
             gate, up = F.linear(h, layer.gate_up, layer.gate_up_bias).chunk(2, dim=-1)
@@ -187,3 +190,29 @@ class LeanModel:
         if logits_to_keep:
             x = x[:, -logits_to_keep:]
         return F.linear(self.rmsnorm(x, self.norm), self.head, self.head_bias)
+
+
+SPAN_MERGE = 128  # columns: neighbouring rows whose real columns start within this of each other attend as one
+
+
+def _spans(mask: torch.Tensor) -> list[tuple[int, int, int]]:
+    """Runs of consecutive rows whose real columns start near one another: (first row, end row, first column).
+
+    The batch is left-padded to its longest row, so one long prompt joining 64 short rows would make every row
+    attend over its columns: reading the padding's keys and values is most of a decode step's attention (the
+    attention is memory-bound). Rows join in runs (a request's samples side by side), so each run attends over
+    its own columns only; runs whose starts are within SPAN_MERGE columns merge, and more than 8 runs attend as
+    one (each run is a kernel call)."""
+    if mask.shape[0] == 1:
+        return [(0, 1, 0)]
+    starts = mask.argmax(1).tolist()  # each row's first real column
+    spans: list[list[int]] = []
+    for row, start in enumerate(starts):
+        if spans and abs(start - spans[-1][2]) < SPAN_MERGE:
+            spans[-1][1] = row + 1
+            spans[-1][2] = min(spans[-1][2], start)
+        else:
+            spans.append([row, row + 1, start])
+    if len(spans) > 8:
+        return [(0, len(starts), min(starts))]
+    return [tuple(span) for span in spans]

@@ -31,6 +31,7 @@ class ModelRunner:
         self.dtype = next(model.parameters()).dtype
         self.kv = self.empty()
         self.prompts: dict[int, KV] = {}  # request id -> its prompt's KV, while samples of it wait for rows
+        self.partial: dict[int, tuple[KV, int]] = {}  # request id -> the KV of its prompt's first tokens so far
         self.prompt_tokens_computed = 0  # prompt tokens that went through the model (cache hits excluded)
 
     @property
@@ -99,6 +100,28 @@ class ModelRunner:
         mask = self.kv.mask.clone()
         mask[:, -keep.shape[1]:] &= keep.long()
         self.kv = KV(self.kv.keys, self.kv.values, mask).compacted()
+
+    @torch.inference_mode()
+    def prefill_part(self, request_id: int, tokens: list[int], budget: int | None) -> tuple[int, bool]:
+        """Compute up to `budget` more tokens (None: all) of a prompt's KV (chunked prefill: a long prompt is
+        computed a chunk a step while the batch decodes). Returns (tokens computed, whether the prompt is done);
+        a done prompt's KV waits in `prompts` for its rows, and goes into the prefix cache."""
+        if request_id in self.partial:
+            kv, done = self.partial.pop(request_id)
+        else:
+            done, kv = self.prefix_cache.lookup(tokens)
+            kv = kv or self.empty(1)
+        take = len(tokens) - done if budget is None else min(budget, len(tokens) - done)
+        if take:
+            kv, _ = self.extend(kv, tokens[done:done + take], logits_to_keep=1)
+            self.prompt_tokens_computed += take
+            done += take
+        if done < len(tokens):
+            self.partial[request_id] = (kv, done)
+            return take, False
+        self.prefix_cache.insert(tokens, kv)
+        self.prompts[request_id] = kv
+        return take, True
 
     @torch.inference_mode()
     def prefill(self, tokens: list[int]) -> KV:

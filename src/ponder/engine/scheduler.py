@@ -62,13 +62,24 @@ class Scheduler:
         self.running: list[Sequence] = []  # the current batch, in KV-row order
         self.requests: dict[int, Request] = {}
 
-    def add(self, request: Request) -> None:
+    def add(self, request: Request, ready: bool = True) -> None:
+        """Queue a request. One that is not `ready` (its prompt is still being computed in chunks: engine.py) is
+        known, so it can be aborted, but joins the queue only at `ready`."""
         if self.max_kv_tokens is not None and request.max_length > self.max_kv_tokens:
             raise InvalidArgumentError(
                 f"a sample of this request may reach {request.max_length} tokens (prompt + max_tokens), more than "
                 f"the engine's KV memory holds ({self.max_kv_tokens} tokens); lower max_tokens")
         self.requests[request.request_id] = request
+        if ready:
+            self.waiting.append(request)
+
+    def ready(self, request: Request) -> None:
         self.waiting.append(request)
+
+    @property
+    def decoding(self) -> bool:
+        """Whether any row of the batch is still running."""
+        return any(not s.finished for s in self.running)
 
     def abort(self, request_id: int, index: int | None = None) -> list[Sequence]:
         """Mark a request's samples (or its sample `index`) aborted; their rows leave at the next step, and
@@ -87,7 +98,7 @@ class Scheduler:
 
     @property
     def has_work(self) -> bool:
-        return bool(self.waiting or any(not s.finished for s in self.running))
+        return bool(self.waiting or self.decoding)
 
     @property
     def waiting_rows(self) -> int:
@@ -110,7 +121,7 @@ class Scheduler:
                 self.waiting.popleft()
                 plan.released.append(request.request_id)
                 if request.finished:
-                    self._forget(request)
+                    self.forget(request)
                 continue
             reservation = max(longest, request.max_length)
             room = self._fits(reservation) - len(rows)
@@ -127,7 +138,7 @@ class Scheduler:
         plan.capacity = self._fits(longest)
         for seq in plan.left:
             if seq.request.finished:
-                self._forget(seq.request)
+                self.forget(seq.request)
         return plan
 
     def _fits(self, reservation: int) -> int:
@@ -136,5 +147,5 @@ class Scheduler:
             return self.max_rows
         return min(self.max_rows, self.max_kv_tokens // reservation)
 
-    def _forget(self, request: Request) -> None:
+    def forget(self, request: Request) -> None:
         self.requests.pop(request.request_id, None)
