@@ -37,9 +37,10 @@ from ponder.reasoning import ReasoningMarkers, markers_of
 from ponder.sampling import SampleEvent, SamplingParams, find_stop, held_back
 from ponder.seeds import derive_seed
 
-# chunked prefill's default: prompt tokens computed per step while rows decode (docs/engine.md: chunk sizes against
-# the decoding rows' gaps between tokens)
+# chunked prefill's default: prompt tokens computed per step while rows decode. A step that computes 128 of them
+# beside 64 decoding rows of the embedded model took ~1.7x a plain step, 256 ~2.5x (docs/benchmarks.md)
 PREFILL_CHUNK = 128
+
 
 @dataclass
 class SampleOutput:

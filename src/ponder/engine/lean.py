@@ -56,15 +56,18 @@ class _Layer:
     down_bias: torch.Tensor | None
 
 
-def _fuse(modules) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One weight (and bias) for `modules` side by side; each module's parameters become views of it."""
+def _check(modules) -> None:
+    """Raise _Unsupported unless `modules` can be fused: plain linear layers, all with a bias or none."""
     if any(type(m) is not torch.nn.Linear or m.weight.device.type == "meta" for m in modules):
         raise _Unsupported("quantized or offloaded projections")
-    weight = torch.cat([m.weight.data for m in modules])
-    biases = [m.bias for m in modules]
-    bias = torch.cat([b.data for b in biases]) if all(b is not None for b in biases) else None
-    if any(b is not None for b in biases) and bias is None:
+    if len({m.bias is None for m in modules}) > 1:
         raise _Unsupported("some projections have a bias and some do not")
+
+
+def _fuse(modules) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One weight (and bias) for `modules` side by side; each module's parameters become views of it."""
+    weight = torch.cat([m.weight.data for m in modules])
+    bias = torch.cat([m.bias.data for m in modules]) if modules[0].bias is not None else None
     start = 0
     for m in modules:
         rows = m.weight.shape[0]
@@ -105,8 +108,17 @@ class LeanModel:
         self.kv_heads = getattr(config, "num_key_value_heads", None) or self.q_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.q_heads
         self.scale = getattr(inner.layers[0].self_attn, "scaling", self.head_dim ** -0.5)
-        self.layers = []
-        for layer in inner.layers:
+        self.blocks = inner.layers
+        for layer in self.blocks:
+            _check([layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj])
+            _check([layer.mlp.gate_proj, layer.mlp.up_proj])
+        self.layers: list[_Layer] = []  # fused at the first forward pass, in the thread that runs the engine
+
+    def fuse(self) -> None:
+        """The layers' weights, q/k/v and gate/up fused. Done in the thread that steps the engine, not where the
+        engine is built: a parallel torch op run in one thread gives it a pool of OpenMP threads that competes
+        with the stepping thread's on a small machine (measured: ponder serve 35% slower)."""
+        for layer in self.blocks:
             attn, mlp = layer.self_attn, layer.mlp
             qkv, qkv_bias = _fuse([attn.q_proj, attn.k_proj, attn.v_proj])
             gate_up, gate_up_bias = _fuse([mlp.gate_proj, mlp.up_proj])
@@ -155,6 +167,8 @@ class LeanModel:
         keys and values [rows or more, kv_heads, columns, d]); `mask` [rows, length + width] is 1 on real
         columns. Appends the new keys and values in place; returns logits [rows, width or logits_to_keep,
         vocab]."""
+        if not self.layers:
+            self.fuse()
         rows, width = ids.shape
         end = length + width
         x = F.embedding(ids, self.embed)
