@@ -46,23 +46,31 @@ def _prompts(tokenizer, kind: str, count: int = 1, long_tokens: int = 600) -> li
             return [text]
 
 
-def _side(case: str, side: str, model: str, device: str, threads: int | None) -> dict:
-    """One side of one case, in its own process: tokens generated, seconds, peak resident memory."""
+def _load(model: str, device: str, threads: int | None, positions: int):
+    """(tokenizer, model in f32 on `device`) for one side's process, with room for `positions` tokens (a long
+    prompt needs more than the model was trained on: speed, not quality, is measured)."""
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ponder.engine import LLMEngine, SamplingParams
     from ponder.models import resolve
 
     if threads:
         torch.set_num_threads(threads)
     transformers.utils.logging.disable_progress_bar()
     path = resolve(model)
-    tokenizer = AutoTokenizer.from_pretrained(path)
     target = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device).eval()
-    # the long prompt needs more positions than the model was trained on: speed, not quality, is measured
-    target.config.max_position_embeddings = max(target.config.max_position_embeddings, 1024)
+    target.config.max_position_embeddings = max(target.config.max_position_embeddings, positions)
+    return AutoTokenizer.from_pretrained(path), target
+
+
+def _side(case: str, side: str, model: str, device: str, threads: int | None) -> dict:
+    """One side of one case, in its own process: tokens generated, seconds, peak resident memory."""
+    import torch
+
+    from ponder.engine import LLMEngine, SamplingParams
+
+    tokenizer, target = _load(model, device, threads, positions=1024)
     parameters = sum(p.numel() for p in target.parameters())
 
     if case in ("short", "long", "concurrent"):

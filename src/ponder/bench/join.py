@@ -23,21 +23,12 @@ def measure(model: str, device: str, threads: int | None, prompt_tokens: int = 4
     """The figures of both engines; `chunk`: the chunked side's prefill_chunk (None: the engine's default)."""
     import numpy as np
     import torch
-    import transformers
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ponder.bench.engine import NEW_TOKENS, _prompts
+    from ponder.bench.engine import NEW_TOKENS, _load, _prompts
     from ponder.engine import LLMEngine, SamplingParams
     from ponder.engine.engine import PREFILL_CHUNK
-    from ponder.models import resolve
 
-    if threads:
-        torch.set_num_threads(threads)
-    transformers.utils.logging.disable_progress_bar()
-    path = resolve(model)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    target = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device).eval()
-    target.config.max_position_embeddings = max(target.config.max_position_embeddings, prompt_tokens + 64)
+    tokenizer, target = _load(model, device, threads, positions=prompt_tokens + 64)
     short, long = _prompts(tokenizer, "short")[0], _prompts(tokenizer, "long", long_tokens=prompt_tokens)[0]
     decode = SamplingParams(n=64, temperature=0.7, max_tokens=NEW_TOKENS, ignore_eos=True)
     joining = SamplingParams(n=1, temperature=0.7, max_tokens=16, ignore_eos=True)
