@@ -3,7 +3,8 @@
 Each step it applies the scheduler's plan to the KV rows (drop, admit), then feeds every row's last token in
 one batched decode pass. An admitted request's prompt is computed once, in a pass of its own, for all but its
 last token (reusing any cached prefix) and then repeated for its rows; while samples of it still wait for
-rows, the runner keeps that prompt KV (one row) for them.
+rows, the runner keeps that prompt KV (one row) for them. A long prompt that arrives while rows decode is
+computed a chunk a step before it is admitted (chunked prefill: `prefill_part`, driven by the engine).
 """
 
 from __future__ import annotations
