@@ -157,5 +157,7 @@ def test_at_a_cap_the_samples_admitted_finish_rather_than_abort(target, draft, s
                             limits=Limits(max_total_tokens=300), options=never_sure)  # only the cap stops it
     result = asyncio.run(STRATEGIES[strategy](PROBLEMS[0], target, None, config))
     assert result.stop_reason == "tokens" and result.tokens["generated"] <= 300
-    assert target.load()["samples_aborted"] == aborted  # none cut off
+    # none cut off by the cap: the only aborts are deepconf's own, the traces its confidence bar pruned (its bar is
+    # the lowest warm-up trace's confidence at keep=100: a later trace may still fall under it)
+    assert target.load()["samples_aborted"] - aborted == result.details.get("pruned", 0)
     assert all(c.finish_reason != "abort" for c in result.candidates) and result.answer is not None

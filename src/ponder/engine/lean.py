@@ -118,6 +118,10 @@ class LeanModel:
         """The layers' weights, q/k/v and gate/up fused. Done in the thread that steps the engine, not where the
         engine is built: a parallel torch op run in one thread gives it a pool of OpenMP threads that competes
         with the stepping thread's on a small machine (measured: ponder serve 35% slower)."""
+        with torch.inference_mode(False), torch.no_grad():  # plain tensors: the model still runs outside the engine
+            self._fuse_layers()
+
+    def _fuse_layers(self) -> None:
         for layer in self.blocks:
             attn, mlp = layer.self_attn, layer.mlp
             qkv, qkv_bias = _fuse([attn.q_proj, attn.k_proj, attn.v_proj])
