@@ -13,12 +13,10 @@ import time
 from collections import defaultdict
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from ponder.bench.engine import NEW_TOKENS, _prompts
+from ponder.bench.engine import NEW_TOKENS, _load, _prompts, _sync
 from ponder.engine import LLMEngine, SamplingParams
 from ponder.engine.kv_cache import KV
-from ponder.models import resolve
 
 
 def timed(parts: dict, key: str, obj, name: str, sync) -> None:
@@ -40,11 +38,8 @@ def main():
     parser.add_argument("--model", default="ponder-arith")
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    cuda = args.device.startswith("cuda")
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
-    path = resolve(args.model)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(args.device).eval()
+    sync = _sync(args.device)
+    tokenizer, model = _load(args.model, args.device, None, positions=0)
     engines = {side: LLMEngine(model, tokenizer, seed=0, lean=side == "lean") for side in ("transformers", "lean")}
     parts = {side: defaultdict(float) for side in engines}
     for side, engine in engines.items():

@@ -46,6 +46,13 @@ def _prompts(tokenizer, kind: str, count: int = 1, long_tokens: int = 600) -> li
             return [text]
 
 
+def _sync(device: str):
+    """What waits for `device`'s queued work before a clock is read: nothing on a CPU."""
+    import torch
+
+    return torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+
+
 def _load(model: str, device: str, threads: int | None, positions: int):
     """(tokenizer, model in f32 on `device`) for one side's process, with room for `positions` tokens (a long
     prompt needs more than the model was trained on: speed, not quality, is measured)."""
@@ -101,8 +108,7 @@ def _side(case: str, side: str, model: str, device: str, threads: int | None) ->
     while len(runs) < REPEATS and sum(r[0] for r in runs) < LONG_S:
         start = time.perf_counter()
         tokens = work()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
+        _sync(device)()
         runs.append((time.perf_counter() - start, tokens))
     seconds, tokens = sorted(runs, key=lambda r: r[1] / r[0])[len(runs) // 2]
     peak = (torch.cuda.max_memory_allocated() if device.startswith("cuda")
@@ -147,12 +153,10 @@ def _speculative(case: str, model: str, draft: str, device: str, threads: int | 
     runs: dict[str, list[tuple[float, int]]] = {"ponder": [], "off": []}
     for order in (("ponder", "off"), ("off", "ponder"), ("ponder", "off")):
         for side in order:
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
+            _sync(device)()
             start = time.perf_counter()
             tokens = work(engines[side])
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
+            _sync(device)()
             runs[side].append((time.perf_counter() - start, tokens))
     peak = (torch.cuda.max_memory_allocated() if device.startswith("cuda")
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
@@ -179,7 +183,7 @@ def _matmul_peak(device: str, threads: int | None, size: int = 1024, seconds: fl
     if threads:
         torch.set_num_threads(threads)
     a, b = (torch.randn(size, size, device=device) for _ in range(2))
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync = _sync(device)
     best, spent = 0.0, 0.0
     for _ in range(20):
         sync()

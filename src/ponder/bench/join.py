@@ -22,9 +22,8 @@ def measure(model: str, device: str, threads: int | None, prompt_tokens: int = 4
             chunk: int | None = None) -> dict:
     """The figures of both engines; `chunk`: the chunked side's prefill_chunk (None: the engine's default)."""
     import numpy as np
-    import torch
 
-    from ponder.bench.engine import NEW_TOKENS, _load, _prompts
+    from ponder.bench.engine import NEW_TOKENS, _load, _prompts, _sync
     from ponder.engine import LLMEngine, SamplingParams
     from ponder.engine.engine import PREFILL_CHUNK
 
@@ -35,7 +34,7 @@ def measure(model: str, device: str, threads: int | None, prompt_tokens: int = 4
     chunk = chunk or PREFILL_CHUNK
     engines = {"ponder": LLMEngine(target, tokenizer, seed=0, prefill_chunk=chunk),
                "whole": LLMEngine(target, tokenizer, seed=0, prefill_chunk=None)}
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync = _sync(device)
 
     def one_round(engine) -> tuple[list[float], float]:
         engine.runner.prefix_cache.clear()

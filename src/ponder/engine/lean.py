@@ -198,9 +198,9 @@ class LeanModel:
             q, k = self.rope(qk, cos, sin).transpose(1, 2).split([self.q_heads, self.kv_heads], dim=1)
             keys[:rows, :, length:end] = k
             values[:rows, :, length:end] = v.transpose(1, 2)
-            out = torch.cat([self.attend(q[a:b], keys[a:b, :, c:end], values[a:b, :, c:end], bias[a:b, ..., c:])
-                             for a, b, c in spans]) if len(spans) > 1 else \
-                self.attend(q, keys[:rows, :, :end], values[:rows, :, :end], bias)
+            outs = [self.attend(q[a:b], keys[a:b, :, c:end], values[a:b, :, c:end], bias[a:b, ..., c:])
+                    for a, b, c in spans]
+            out = outs[0] if len(outs) == 1 else torch.cat(outs)
             x = x + F.linear(out.transpose(1, 2).reshape(rows, width, self.q_heads * d), layer.o, layer.o_bias)
             h = self.rmsnorm(x, layer.mlp_norm)
             gate, up = F.linear(h, layer.gate_up, layer.gate_up_bias).chunk(2, dim=-1)
@@ -221,8 +221,6 @@ def _spans(mask: torch.Tensor) -> list[tuple[int, int, int]]:
     attention is memory-bound). Rows join in runs (a request's samples side by side), so each run attends over
     its own columns only; runs whose starts are within SPAN_MERGE columns merge, and more than 8 runs attend as
     one (each run is a kernel call)."""
-    if mask.shape[0] == 1:
-        return [(0, 1, 0)]
     starts = mask.argmax(1).tolist()  # each row's first real column
     spans: list[list[int]] = []
     for row, start in enumerate(starts):

@@ -106,35 +106,39 @@ class ModelRunner:
     def prefill_part(self, request_id: int, tokens: list[int], budget: int | None) -> tuple[int, bool]:
         """Compute up to `budget` more tokens (None: all) of a prompt's KV (chunked prefill: a long prompt is
         computed a chunk a step while the batch decodes). Returns (tokens computed, whether the prompt is done);
-        a done prompt's KV waits in `prompts` for its rows, and goes into the prefix cache."""
-        if request_id in self.partial:
-            kv, done = self.partial.pop(request_id)
+        a done prompt's KV waits in `prompts` for its rows."""
+        before = self.prompt_tokens_computed
+        kv, done = self.compute(tokens, self.partial.pop(request_id, None), budget)
+        if done < len(tokens):
+            self.partial[request_id] = (kv, done)
         else:
+            self.prompts[request_id] = kv
+        return self.prompt_tokens_computed - before, done == len(tokens)
+
+    @torch.inference_mode()
+    def prefill(self, tokens: list[int]) -> KV:
+        """The KV of `tokens` (one row, no padding), from the prefix cache as far as it reaches."""
+        return self.compute(tokens)[0]
+
+    def compute(self, tokens: list[int], part: tuple[KV, int] | None = None, budget: int | None = None
+                ) -> tuple[KV, int]:
+        """The KV of `tokens` (one row, no padding): from `part` (the KV of its first tokens, computed so far) or
+        else the prefix cache as far as it reaches, then up to `budget` more tokens (None: all). Returns it and how
+        many of the tokens it holds; once it holds them all, the prefix cache keeps it."""
+        if not tokens:
+            return self.empty(1), 0
+        if part is None:
             done, kv = self.prefix_cache.lookup(tokens)
-            kv = kv or self.empty(1)
+            part = (kv or self.empty(1), done)
+        kv, done = part
         take = len(tokens) - done if budget is None else min(budget, len(tokens) - done)
         if take:
             kv, _ = self.extend(kv, tokens[done:done + take], logits_to_keep=1)
             self.prompt_tokens_computed += take
             done += take
-        if done < len(tokens):
-            self.partial[request_id] = (kv, done)
-            return take, False
-        self.prefix_cache.insert(tokens, kv)
-        self.prompts[request_id] = kv
-        return take, True
-
-    @torch.inference_mode()
-    def prefill(self, tokens: list[int]) -> KV:
-        """The KV of `tokens` (one row, no padding), from the prefix cache as far as it reaches."""
-        if not tokens:
-            return self.empty(1)
-        hit, kv = self.prefix_cache.lookup(tokens)
-        if hit < len(tokens):
-            kv, _ = self.extend(kv or self.empty(1), tokens[hit:], logits_to_keep=1)
-            self.prompt_tokens_computed += len(tokens) - hit
-            self.prefix_cache.insert(tokens, kv)
-        return kv
+            if done == len(tokens):
+                self.prefix_cache.insert(tokens, kv)
+        return kv, done
 
     @torch.inference_mode()
     def extend(self, kv: KV, tokens: list[int], logits_to_keep: int = 0) -> tuple[KV, torch.Tensor]:
