@@ -23,6 +23,18 @@ from transformers.modeling_outputs import CausalLMOutput
 from ponder.engine.lean import LeanModel
 
 HEADROOM = 64  # spare columns allocated past the current length, so most steps append without a copy
+SHARE_ROWS = 8  # a prompt's KV is attended as shared by at least this many of its samples' rows (lean.py)...
+SHARE_COLUMNS = 16  # ...when it is at least this long; below, the extra kernel calls cost more than they save
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Columns [start, start + length) hold the same keys and values in each of `rows`: one prompt's KV, copied
+    into the rows of its samples. The lean forward reads those columns once for all the rows (lean.py)."""
+
+    rows: tuple[int, ...]
+    start: int
+    length: int
 
 
 @dataclass
@@ -36,6 +48,7 @@ class KV:
     # per layer the storage that keys/values are views of: [rows or more, kv_heads, length or more, head_dim];
     # spare columns let a step append without a copy, spare rows let requests join without one
     buffers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    shared: tuple[Shared, ...] = ()  # groups of rows holding one prompt's KV
 
     @property
     def rows(self) -> int:
@@ -71,7 +84,8 @@ class KV:
                 kb[slots] = kb[rows]
                 vb[slots] = vb[rows]
         return KV([kb[:n, :, :self.length] for kb, _ in self.buffers],
-                  [vb[:n, :, :self.length] for _, vb in self.buffers], self.mask[indices], self.buffers).trimmed()
+                  [vb[:n, :, :self.length] for _, vb in self.buffers], self.mask[indices], self.buffers,
+                  _moved(self.shared, indices, 0)).trimmed()
 
     def joined(self, parts: list[tuple[KV, list[int], int]]) -> KV | None:
         """These rows and the rows of `parts` (as in `assemble`) written into the spare rows of the storage, with
@@ -91,7 +105,8 @@ class KV:
         storage = [kb for kb, _ in self.buffers] + [vb for _, vb in self.buffers]
         _write(storage, mask, self.rows, parts, extents, self.length, clear=True)
         return KV([kb[:total, :, :self.length] for kb, _ in self.buffers],
-                  [vb[:total, :, :self.length] for _, vb in self.buffers], mask, self.buffers)
+                  [vb[:total, :, :self.length] for _, vb in self.buffers], mask, self.buffers,
+                  self.shared + _shared(parts, extents, self.length, self.rows))
 
     @staticmethod
     def assemble(parts: list[tuple[KV, list[int], int]], capacity: int = 0) -> KV:
@@ -112,7 +127,7 @@ class KV:
         mask = template.mask.new_zeros(total, length)
         _write(keys + values, mask, 0, parts, extents, length, clear=True)
         return KV([k[:total, :, :length] for k in keys], [v[:total, :, :length] for v in values], mask,
-                  list(zip(keys, values)))
+                  list(zip(keys, values)), _shared(parts, extents, length, 0))
 
     def prefix(self, length: int) -> KV:
         """The first `length` columns (of a single unpadded row: a prompt prefix)."""
@@ -122,7 +137,7 @@ class KV:
         """Without the last `columns` columns; the buffers stay, so the next step writes over them."""
         end = self.length - columns
         return KV([k[:, :, :end] for k in self.keys], [v[:, :, :end] for v in self.values], self.mask[:, :end],
-                  self.buffers)
+                  self.buffers, tuple(s for s in self.shared if s.start + s.length <= end))
 
     def trimmed(self) -> KV:
         """Without the leading columns that are padding in every row (left by rows that have gone); views,
@@ -133,10 +148,11 @@ class KV:
             return self
         buffers = [(kb[:, :, start:], vb[:, :, start:]) for kb, vb in self.buffers] if self.buffers else None
         return KV([k[:, :, start:] for k in self.keys], [v[:, :, start:] for v in self.values], self.mask[:, start:],
-                  buffers)
+                  buffers, tuple(Shared(s.rows, s.start - start, s.length) for s in self.shared))
 
     def compacted(self) -> KV:
-        """Every row's real columns moved to the right end, in order, so holes become left padding."""
+        """Every row's real columns moved to the right end, in order, so holes become left padding. Rows move by
+        different amounts, so no columns stay shared."""
         order = torch.sort(self.mask, dim=1, stable=True).indices  # padding (0) first, real columns in order
         index = order[:, None, :, None]
         def gather(t):
@@ -152,10 +168,10 @@ class KV:
         storage = self.storage(width)
         if isinstance(model, LeanModel):
             logits = model(inputs["input_ids"], inputs["position_ids"], mask, storage, self.length,
-                           inputs.get("logits_to_keep", 0))
+                           inputs.get("logits_to_keep", 0), self.shared)
             end = self.length + width
             return KV([kb[:self.rows, :, :end] for kb, _ in storage], [vb[:self.rows, :, :end] for _, vb in storage],
-                      mask, storage), CausalLMOutput(logits=logits)
+                      mask, storage, self.shared), CausalLMOutput(logits=logits)
         cache = DynamicCache()
         cache.layers = [_InPlaceLayer(kb, vb, self.rows, self.length) for kb, vb in storage]
         out = model(**inputs, attention_mask=mask, use_cache=True, **{_cache_keyword(type(model)): cache})
@@ -222,6 +238,30 @@ def _extent(kv: KV, rows: list[int]) -> int:
         return 0
     real = kv.mask[rows].any(0).nonzero()
     return kv.length - int(real[0]) if len(real) else 0
+
+
+def _shared(parts: list[tuple[KV, list[int], int]], extents: list[int], length: int, r: int) -> tuple[Shared, ...]:
+    """The shared columns of a batch whose rows from `r` on are `parts` (as in `assemble`), right-aligned to
+    column `length`: a prompt repeated for its samples, and the groups of the rows that a part carries."""
+    shared = []
+    for (kv, rows, n), extent in zip(parts, extents):
+        if n >= SHARE_ROWS and extent >= SHARE_COLUMNS and kv.mask[rows[0]].all():  # a whole prompt, n rows
+            shared.append(Shared(tuple(range(r, r + n)), length - extent, extent))
+        elif n == 1:
+            shared += _moved(kv.shared, rows, r, length - kv.length)
+        r += len(rows) * n
+    return tuple(shared)
+
+
+def _moved(shared: tuple[Shared, ...], rows: list[int], r: int = 0, shift: int = 0) -> tuple[Shared, ...]:
+    """`shared` once rows `rows` have become rows r, r + 1, ... and every column has moved right by `shift`;
+    a group left with too few rows is dropped (its rows attend over their own copies)."""
+    if not shared:
+        return ()
+    where = {row: r + i for i, row in enumerate(rows)}
+    moved = (tuple(sorted(where[row] for row in s.rows if row in where)) for s in shared)
+    return tuple(Shared(group, s.start + shift, s.length) for s, group in zip(shared, moved)
+                 if len(group) >= SHARE_ROWS)
 
 
 def _write(storage: list[torch.Tensor], mask: torch.Tensor, r: int, parts: list[tuple[KV, list[int], int]],

@@ -153,24 +153,41 @@ class LeanModel:
         half = t.shape[-1] // 2
         return t * cos + torch.cat((-t[..., half:], t[..., :half]), dim=-1) * sin
 
-    def attend(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """softmax(q K^T * scale + bias) V, each group of query heads on its key/value head (GQA) with no copy of
-        the keys: q [rows, q_heads, width, d] is viewed as [rows, kv_heads, groups * width, d]. Plain matmuls:
-        for a step's one query a row, faster on a CPU than the fused kernels (measured: 1 ms a layer at 64 rows)."""
+    def attend(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor,
+               lse: bool = False):
+        """softmax(q K^T * scale + bias) V for q [rows, kv_heads, groups * width, d]: each key/value head's
+        query heads (GQA) as one run of queries, so the keys are never copied. Plain matmuls: for a step's one
+        query a row, faster on a CPU than the fused kernels (measured: 1 ms a layer at 64 rows). With `lse`,
+        also the log of each query's softmax denominator, log sum_j exp(s_j) [rows, kv_heads, groups * width, 1],
+        to merge with attention over other columns (`shared`)."""
         rows, heads, width, d = q.shape
-        q = q.reshape(rows, self.kv_heads, heads // self.kv_heads * width, d)
-        scores = torch.baddbmm(bias.expand(rows, self.kv_heads, -1, -1).flatten(0, 1), q.flatten(0, 1),
-                               keys.flatten(0, 1).transpose(1, 2), alpha=self.scale)
-        out = torch.bmm(torch.softmax(scores.float(), dim=-1).to(q.dtype), values.flatten(0, 1))
-        return out.view(rows, heads, width, d)
+        scores = torch.baddbmm(bias.expand(rows, heads, -1, -1).flatten(0, 1), q.flatten(0, 1),
+                               keys.flatten(0, 1).transpose(1, 2), alpha=self.scale).float()
+        if not lse:
+            return torch.bmm(torch.softmax(scores, dim=-1).to(q.dtype), values.flatten(0, 1)).view(q.shape)
+        out, total = _softmax_lse(scores, values.flatten(0, 1))
+        return out.view(q.shape), total.view(rows, heads, width, 1)
+
+    def attend_shared(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor):
+        """Attention of q [rows, kv_heads, queries, d] over columns that every row holds alike (one prompt's, in
+        its samples' rows), read once from one copy keys/values [kv_heads, columns, d]: all the rows' queries of
+        a head as one matmul, where row by row would read the same columns once a row (the attention is
+        memory-bound). Returns the output and log-denominator as `attend(..., lse=True)`; two parts of a row's
+        columns merge as out = out_a + sigmoid(lse_b - lse_a) * (out_b - out_a), the softmax over them all."""
+        rows, heads, width, d = q.shape
+        q = q.transpose(0, 1).reshape(heads, rows * width, d)
+        scores = torch.bmm(q * self.scale, keys.transpose(1, 2)).float()  # [kv_heads, rows * queries, columns]
+        out, total = _softmax_lse(scores, values)
+        return out.view(heads, rows, width, d).transpose(0, 1), total.view(heads, rows, width, 1).transpose(0, 1)
 
     def __call__(self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor,
-                 storage: list[tuple[torch.Tensor, torch.Tensor]], length: int, logits_to_keep: int = 0
-                 ) -> torch.Tensor:
+                 storage: list[tuple[torch.Tensor, torch.Tensor]], length: int, logits_to_keep: int = 0,
+                 shared=()) -> torch.Tensor:
         """Feed `ids` [rows, width] at `positions` after the `length` columns already in `storage` (per layer
         keys and values [rows or more, kv_heads, columns, d]); `mask` [rows, length + width] is 1 on real
-        columns. Appends the new keys and values in place; returns logits [rows, width or logits_to_keep,
-        vocab]."""
+        columns. Each of `shared` (kv_cache.Shared: rows, start, length) names columns its rows hold alike,
+        attended once for them all. Appends the new keys and values in place; returns logits [rows, width or
+        logits_to_keep, vocab]."""
         if not self.layers:
             self.fuse()
         rows, width = ids.shape
@@ -180,12 +197,17 @@ class LeanModel:
         cos, sin = cos.unsqueeze(2), sin.unsqueeze(2)  # [rows, width, 1, d]: broadcast over heads
         # key column j is visible to the query at new column i when it is real and not after it
         # (a placeholder query, whose own column is masked, sees itself: never a row of all -inf)
+        groups = [(_index(s.rows, ids.device), s.start, s.start + s.length) for s in shared]
+        if groups:  # the rows' own columns: the shared ones are attended apart
+            mask = mask.clone()
+            for index, a, b in groups:
+                mask[index, a:b] = 0
         columns = torch.arange(end, device=ids.device)
         at = length + torch.arange(width, device=ids.device)[:, None]
         visible = (columns <= at) & (mask.bool()[:, None, :] | (columns == at))  # [rows, width, end]
-        groups = self.q_heads // self.kv_heads
+        per_kv = self.q_heads // self.kv_heads
         bias = torch.zeros(visible.shape, dtype=x.dtype, device=x.device).masked_fill_(~visible, float("-inf"))
-        bias = bias.repeat(1, groups, 1)[:, None]  # [rows, 1, groups * width, end], as attend's scores
+        bias = bias.repeat(1, per_kv, 1)[:, None]  # [rows, 1, per_kv * width, end], as attend's scores
         spans = _spans(mask)
         heads, d = self.q_heads + self.kv_heads, self.head_dim
         for layer, (keys, values) in zip(self.layers, storage):
@@ -198,9 +220,16 @@ class LeanModel:
             q, k = self.rope(qk, cos, sin).transpose(1, 2).split([self.q_heads, self.kv_heads], dim=1)
             keys[:rows, :, length:end] = k
             values[:rows, :, length:end] = v.transpose(1, 2)
-            outs = [self.attend(q[a:b], keys[a:b, :, c:end], values[a:b, :, c:end], bias[a:b, ..., c:])
+            q = q.reshape(rows, self.kv_heads, per_kv * width, d)
+            outs = [self.attend(q[a:b], keys[a:b, :, c:end], values[a:b, :, c:end], bias[a:b, ..., c:], bool(groups))
                     for a, b, c in spans]
-            out = outs[0] if len(outs) == 1 else torch.cat(outs)
+            out = _cat([o for o, _ in outs] if groups else outs)
+            if groups:
+                total = _cat([t for _, t in outs])
+                for (index, a, b), s in zip(groups, shared):
+                    o, t = self.attend_shared(q[index], keys[s.rows[0], :, a:b], values[s.rows[0], :, a:b])
+                    out[index] = torch.lerp(out[index], o, torch.sigmoid(t - total[index]))
+            out = out.view(rows, self.q_heads, width, d)
             x = x + F.linear(out.transpose(1, 2).reshape(rows, width, self.q_heads * d), layer.o, layer.o_bias)
             h = self.rmsnorm(x, layer.mlp_norm)
             gate, up = F.linear(h, layer.gate_up, layer.gate_up_bias).chunk(2, dim=-1)
@@ -208,6 +237,26 @@ class LeanModel:
         if logits_to_keep:
             x = x[:, -logits_to_keep:]
         return F.linear(self.rmsnorm(x, self.norm), self.head, self.head_bias)
+
+
+def _index(rows: tuple[int, ...], device):
+    """Rows as an index: a slice where they run in order (a view, no copy), else a tensor."""
+    if rows == tuple(range(rows[0], rows[0] + len(rows))):
+        return slice(rows[0], rows[0] + len(rows))
+    return torch.tensor(rows, device=device)
+
+
+def _softmax_lse(scores: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(scores) @ values and log sum exp(scores) over the last dimension, in place on `scores`
+    (torch.logsumexp is a chain of unfused ops: measured 3x slower here)."""
+    peak = scores.amax(dim=-1, keepdim=True)
+    weights = scores.sub_(peak).exp_()
+    total = weights.sum(dim=-1, keepdim=True)
+    return torch.bmm(weights.to(values.dtype), values).div_(total), total.log_().add_(peak)
+
+
+def _cat(parts: list[torch.Tensor]) -> torch.Tensor:
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 SPAN_MERGE = 128  # columns: neighbouring rows whose real columns start within this of each other attend as one
