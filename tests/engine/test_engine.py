@@ -182,7 +182,7 @@ def test_a_request_larger_than_the_batch_runs_in_waves_from_one_computation_of_i
     assert most == 8
     assert sorted(tokens) == list(range(100)) and all(len(t) == 2 for t in tokens.values())
     assert narrow.runner.prompt_tokens_computed == len(engine.encode(text)) - 1
-    assert narrow.runner.prompts == {} and narrow.detokenizers == {} and narrow.sampler.generators == {}
+    assert narrow.runner.prompts == {} and narrow.detokenizers == {} and narrow.sampler.draws == {}
     wide = LLMEngine(engine.model, engine.tokenizer, max_rows=100, prefix_cache_bytes=0)
     [out] = wide.generate([text], params)
     assert [s.token_ids for s in out.samples] == [tokens[i] for i in range(100)]

@@ -52,12 +52,12 @@ def test_the_thinking_budget_forces_the_end_marker_at_exactly_the_budget(engine)
 
 def test_min_thinking_tokens_turns_an_early_end_marker_into_wait(engine):
     end, wait = engine.thinking.end, list(engine.thinking.wait)
-    free = SamplingParams(n=8, max_tokens=200, seed=7)
+    free = SamplingParams(n=8, max_tokens=400, seed=7)  # room: no end is forced to leave room for the answer
     tokens, _ = per_sample(events_of(engine, prompt(engine, 1), free), 8)
     natural = {i: t.index(end) for i, t in tokens.items() if end in t}
     assert natural, "the model closes its thinking on its own"
     floor = max(natural.values()) + 10
-    forced = SamplingParams(n=8, max_tokens=200, seed=7, min_thinking_tokens=floor)
+    forced = SamplingParams(n=8, max_tokens=400, seed=7, min_thinking_tokens=floor)
     extended, reasoning = per_sample(events_of(engine, prompt(engine, 1), forced), 8)
     for i, at in natural.items():
         # the same draws up to the end marker, which became "Wait" (and the sample thought on)
@@ -103,11 +103,11 @@ def test_keep_first_aborts_the_rest_in_the_step_the_race_is_decided(engine, mode
     many tokens as there had been steps when the third one ended."""
     engine = engine if model == "ponder-arith-think" else LLMEngine.from_pretrained(resolve(model))
     text, n, end = prompt(engine, 3), 8, engine.thinking.end
-    free, _ = per_sample(events_of(engine, text, SamplingParams(n=n, max_tokens=300, seed=5, temperature=1.0)), n)
+    free, _ = per_sample(events_of(engine, text, SamplingParams(n=n, max_tokens=300, seed=6, temperature=1.0)), n)
     ends = {i: t.index(end) + 1 if end is not None else len(t) for i, t in free.items()}  # the step it ends in
     decided = sorted(ends.values())[2]
     assert sum(e > decided for e in ends.values()) >= 2, "the race must leave samples to abort"
-    events = events_of(engine, text, SamplingParams(n=n, max_tokens=300, seed=5, temperature=1.0, keep_first=3))
+    events = events_of(engine, text, SamplingParams(n=n, max_tokens=300, seed=6, temperature=1.0, keep_first=3))
     raced, _ = per_sample(events, n)
     reasons = {e.index: e.finish_reason for e in events if e.finished}
     kept = [i for i in range(n) if reasons[i] != "abort"]

@@ -2,8 +2,11 @@
 request asks of the logits (logit bias, penalties, min_tokens: logits.py).
 
 Sampling uses the exponential race: with E_i ~ Exp(1), argmax_i p_i / E_i is distributed as p. Each sample
-draws its noise from its own generator, seeded from its request's seed and its index, so a sample's tokens
-depend on its seed and its logits alone, never on which other rows share the batch.
+draws its noise from its own stream, keyed by its seed (from its request's seed and its index) and how many
+draws it has made, so a sample's tokens depend on its seed and its logits alone, never on which other rows share
+the batch. The streams are counter-based (as JAX's and Philox's are): a draw is a hash of (seed, counter, token),
+so every row's noise comes from one vectorised computation instead of a generator call per row (at 64 rows of the
+embedded model's 357 tokens: ~0.2 ms, against ~0.9 ms for torch's exponential_ per row).
 """
 
 from __future__ import annotations
@@ -20,18 +23,11 @@ class Sampler:
 
     def __init__(self, eos: set[int] = frozenset()):
         self.eos = set(eos)
-        self.generators: dict[int, torch.Generator] = {}  # seq_id -> its noise stream
+        self.draws: dict[int, int] = {}  # seq_id -> the draws its stream has made
 
     def release(self, seqs: list[Sequence]) -> None:
         for seq in seqs:
-            self.generators.pop(seq.seq_id, None)
-
-    def generator(self, seq: Sequence, device) -> torch.Generator:
-        g = self.generators.get(seq.seq_id)
-        if g is None:
-            g = self.generators[seq.seq_id] = torch.Generator(device=device)
-            g.manual_seed(seq.seed)
-        return g
+            self.draws.pop(seq.seq_id, None)
 
     @torch.inference_mode()
     def __call__(self, logits: torch.Tensor, rows: list[Sequence]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,18 +48,27 @@ class Sampler:
 
     def sample(self, logits: torch.Tensor, rows: list[Sequence]) -> torch.Tensor:
         probs = self.probs(logits, rows)
-        noise = torch.stack([self.noise(seq, probs.shape[1], probs.device) for seq in rows])
-        return (probs / noise).argmax(dim=-1)
+        return (probs / self.noise(rows, probs.shape[1], probs.device)).argmax(dim=-1)
 
     def draw(self, probs: torch.Tensor, seq: Sequence) -> int:
         """One token from a given distribution with the row's own noise (the argmax, for a greedy row)."""
         if seq.params.greedy:
             return int(probs.argmax())
-        return int((probs / self.noise(seq, probs.shape[0], probs.device)).argmax())
+        return int((probs / self.noise([seq], probs.shape[0], probs.device)[0]).argmax())
 
-    def noise(self, seq: Sequence, size: int, device) -> torch.Tensor:
-        """Exp(1) draws from the sample's own stream."""
-        return torch.empty(size, device=device).exponential_(generator=self.generator(seq, device))
+    def noise(self, rows: list[Sequence], size: int, device) -> torch.Tensor:
+        """Exp(1) draws [rows, size], each row's from its own stream."""
+        return self.uniform(rows, size, device).log_().neg_()
+
+    def uniform(self, rows: list[Sequence], size: int, device) -> torch.Tensor:
+        """Uniform draws in (0, 1) [rows, size] (float32, 24 bits), each row's the next of its own stream."""
+        counters = [self.draws.get(seq.seq_id, 0) for seq in rows]
+        for seq, n in zip(rows, counters):
+            self.draws[seq.seq_id] = n + 1
+        seeds = torch.tensor([seq.seed for seq in rows], device=device)
+        keys = _mix(seeds + torch.tensor(counters, device=device) * _MIX2)  # (seed, counter) -> the draw's key
+        bits = _mix(keys[:, None] + torch.arange(1, size + 1, device=device) * _GOLDEN)
+        return (_shr(bits, 40).float() + 0.5) * 2.0**-24  # the top 24 bits, centred: never 0 or 1
 
     @staticmethod
     def probs(logits: torch.Tensor, rows: list[Sequence]) -> torch.Tensor:
@@ -83,3 +88,25 @@ class Sampler:
             min_p = logits.new_tensor([p.min_p for p in params]).unsqueeze(1)
             probs = probs.masked_fill(probs < min_p * probs.max(dim=-1, keepdim=True).values, 0)
         return probs / probs.sum(dim=-1, keepdim=True)
+
+
+def _int64(c: int) -> int:
+    """An unsigned 64-bit constant as the int64 with the same bits."""
+    return c - (1 << 64) if c >= 1 << 63 else c
+
+
+_GOLDEN, _MIX1, _MIX2 = map(_int64, (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
+
+
+def _shr(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Logical shift right of int64 bits (torch's >> copies the sign bit)."""
+    return (x >> k) & ((1 << (64 - k)) - 1)
+
+
+def _mix(x: torch.Tensor) -> torch.Tensor:
+    """SplitMix64's output function on int64 tensors (Steele et al. 2014; multiplication wraps mod 2^64):
+    equal inputs give equal outputs, nearby inputs unrelated ones."""
+    x = x + _GOLDEN
+    x = (x ^ _shr(x, 30)) * _MIX1
+    x = (x ^ _shr(x, 27)) * _MIX2
+    return x ^ _shr(x, 31)

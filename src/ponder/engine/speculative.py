@@ -130,13 +130,12 @@ class Speculator:
     def accept(seq: Sequence, drafts: list[int], p: torch.Tensor | None, q: torch.Tensor, sampler: Sampler
                ) -> list[int]:
         """The tokens row `seq` keeps: the accepted drafts, then one from the residual (or the bonus one)."""
-        g = sampler.generator(seq, q.device)
         for j, token in enumerate(drafts):
             qj, pj = q[j, token].item(), p[j, token].item()
             if seq.params.greedy:
                 ok = qj == 1.0
             else:
-                ok = torch.rand((), generator=g, device=q.device).item() * pj < qj
+                ok = sampler.uniform([seq], 1, q.device).item() * pj < qj
             if not ok:
                 residual = (q[j] - p[j]).clamp(min=0)
                 if residual.sum() <= 0:
