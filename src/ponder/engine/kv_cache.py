@@ -5,6 +5,8 @@ a request joins in place); a row that leaves is overwritten by a row from the en
 
 Rows have different lengths, so each is left-padded to the longest and an attention mask marks its real
 columns; every row's RoPE positions count its real tokens only, so padding never shifts a row's positions.
+The rows of one request's samples start from the same prompt KV: the batch records which rows hold which
+columns alike (`Shared`), through every move of its rows, so the lean forward reads those columns once.
 This module is the only one that touches `transformers`' cache API (`DynamicCache`, its layers' `keys`/`values`,
 and the keyword a model's forward takes it by), which moves between releases.
 """
