@@ -54,8 +54,10 @@ def test_a_request_aborted_while_its_prompt_is_computed_ends_and_frees_its_part(
     late = engine.add_request(prompt(engine, 2), SamplingParams(n=3, temperature=0))
     engine.step()
     assert late in engine.runner.partial  # part of its prompt is computed
+    assert engine.waiting_rows == 3  # its samples wait to join (what /metrics reports as waiting rows)
     events = engine.abort(late)
     assert sorted(e.index for e in events) == [0, 1, 2] and all(e.finish_reason == "abort" for e in events)
+    assert engine.waiting_rows == 0
     while engine.has_unfinished():
         assert not any(e.request_id == late for e in engine.step())
     assert late not in engine.runner.partial and late not in engine.scheduler.requests

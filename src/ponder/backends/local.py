@@ -85,7 +85,7 @@ class LocalGenerator:
         and since it started, samples aborted and tokens generated. Read from any thread (a snapshot, not locked)."""
         engine = self.engine.engine
         return {"active_rows": sum(not seq.finished for seq in engine.scheduler.running),
-                "waiting_rows": engine.scheduler.waiting_rows,
+                "waiting_rows": engine.waiting_rows,
                 "samples_aborted": engine.samples_aborted, "tokens_generated": engine.tokens_generated}
 
     def close(self) -> None:

@@ -180,6 +180,13 @@ class LLMEngine:
     def has_unfinished(self) -> bool:
         return self.scheduler.has_work or bool(self.prefilling)
 
+    @property
+    def waiting_rows(self) -> int:
+        """Samples that have not joined the batch yet: queued, or of a prompt still computed in chunks. Safe to
+        read from another thread (it iterates copies)."""
+        return self.scheduler.waiting_rows + sum(len(r.seqs) - r.admitted for r in list(self.prefilling)
+                                                 if not r.finished)
+
     def prefill_some(self) -> None:
         """Chunked prefill: compute the waiting long prompts, first come first served, at most `prefill_chunk`
         tokens this step while rows decode (all of them when none does); a prompt that is done queues its
