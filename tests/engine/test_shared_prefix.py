@@ -73,3 +73,20 @@ def test_a_group_that_falls_below_the_threshold_is_dropped():
     kept = kv_cache._moved(groups, [0, 1, 2, 3, 4, 5, 6, 17, 9, 10, 11, 12, 13, 14, 15, 16], 0)
     # rows 7 and 8 left: the first group keeps 7 rows (dropped), the second 9 (moved: row 17 took slot 7)
     assert kept == (Shared((7, 8, 9, 10, 11, 12, 13, 14, 15), 4, 16),)
+
+
+def test_in_half_precision_the_shared_path_gives_the_same_greedy_tokens():
+    """The merge of the two parts runs in the model's dtype (bf16 here), not only in fp32."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve("ponder-arith")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    engine = LLMEngine(model, tokenizer)
+    text = prompts(engine, 3)
+    params = SamplingParams(n=12, temperature=0, max_tokens=48)
+    shared = [s.token_ids for out in engine.generate(text, params) for s in out.samples]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kv_cache, "SHARE_ROWS", 10**9)
+        alone = [s.token_ids for out in engine.generate(text, params) for s in out.samples]
+    assert shared == alone and len(shared) == 36

@@ -232,7 +232,7 @@ class LeanModel:
                 total = _cat([t for _, t in outs])
                 for (index, a, b), s in zip(groups, shared):
                     o, t = self.attend_shared(q[index], keys[s.rows[0], :, a:b], values[s.rows[0], :, a:b])
-                    out[index] = torch.lerp(out[index], o, torch.sigmoid(t - total[index]))
+                    out[index] = torch.lerp(out[index], o, torch.sigmoid(t - total[index]).to(out.dtype))
             out = out.view(rows, self.q_heads, width, d)
             x = x + F.linear(out.transpose(1, 2).reshape(rows, width, self.q_heads * d), layer.o, layer.o_bias)
             h = self.rmsnorm(x, layer.mlp_norm)
