@@ -15,7 +15,8 @@ tokenizer, target = _load(names[0], "cpu", None, 1024)
 _, draft = _load(names[1], "cpu", None, 1024)
 prompts = _prompts(tokenizer, "short", 8)
 params = SamplingParams(temperature=0.0, max_tokens=128, ignore_eos=True)
-engines = {name: LLMEngine(model, tokenizer, seed=0, prefix_cache_bytes=0) for name, model in zip(names, (target, draft))}
+engines = {name: LLMEngine(model, tokenizer, seed=0, prefix_cache_bytes=0)
+           for name, model in zip(names, (target, draft))}
 for engine in engines.values():
     engine.generate(prompts[:1], params)  # warm-up
 times = {name: [] for name in engines}
