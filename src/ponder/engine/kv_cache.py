@@ -87,7 +87,7 @@ class KV:
                 vb[slots] = vb[rows]
         return KV([kb[:n, :, :self.length] for kb, _ in self.buffers],
                   [vb[:n, :, :self.length] for _, vb in self.buffers], self.mask[indices], self.buffers,
-                  _moved(self.shared, indices, 0)).trimmed()
+                  _moved(self.shared, indices)).trimmed()
 
     def joined(self, parts: list[tuple[KV, list[int], int]]) -> KV | None:
         """These rows and the rows of `parts` (as in `assemble`) written into the spare rows of the storage, with

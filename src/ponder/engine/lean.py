@@ -163,7 +163,7 @@ class LeanModel:
         query heads (GQA) as one run of queries, so the keys are never copied. Plain matmuls: for a step's one
         query a row, faster on a CPU than the fused kernels (measured: 1 ms a layer at 64 rows). With `lse`,
         also the log of each query's softmax denominator, log sum_j exp(s_j) [rows, kv_heads, groups * width, 1],
-        to merge with attention over other columns (`shared`)."""
+        to merge with the attention over other columns (`attend_shared`)."""
         rows, heads, width, d = q.shape
         scores = torch.baddbmm(bias.expand(rows, heads, -1, -1).flatten(0, 1), q.flatten(0, 1),
                                keys.flatten(0, 1).transpose(1, 2), alpha=self.scale).float()
@@ -199,13 +199,13 @@ class LeanModel:
         x = F.embedding(ids, self.embed)
         cos, sin = self.rotary(x, positions)
         cos, sin = cos.unsqueeze(2), sin.unsqueeze(2)  # [rows, width, 1, d]: broadcast over heads
-        # key column j is visible to the query at new column i when it is real and not after it
-        # (a placeholder query, whose own column is masked, sees itself: never a row of all -inf)
         groups = [(_index(s.rows, ids.device), s.start, s.start + s.length) for s in shared]
         if groups:  # the rows' own columns: the shared ones are attended apart
             mask = mask.clone()
             for index, a, b in groups:
                 mask[index, a:b] = 0
+        # key column j is visible to the query at new column i when it is real and not after it
+        # (a placeholder query, whose own column is masked, sees itself: never a row of all -inf)
         columns = torch.arange(end, device=ids.device)
         at = length + torch.arange(width, device=ids.device)[:, None]
         visible = (columns <= at) & (mask.bool()[:, None, :] | (columns == at))  # [rows, width, end]

@@ -6,7 +6,7 @@ draws its noise from its own stream, keyed by its seed (from its request's seed 
 draws it has made, so a sample's tokens depend on its seed and its logits alone, never on which other rows share
 the batch. The streams are counter-based (as JAX's and Philox's are): a draw is a hash of (seed, counter, token),
 so every row's noise comes from one vectorised computation instead of a generator call per row (at 64 rows of the
-embedded model's 357 tokens: ~0.2 ms, against ~0.9 ms for torch's exponential_ per row).
+embedded model's 357 tokens: 0.36 ms, against 0.97 ms for torch's exponential_ per row).
 """
 
 from __future__ import annotations
