@@ -24,7 +24,7 @@ from transformers.modeling_outputs import CausalLMOutput
 
 from ponder.engine.lean import LeanModel
 
-HEADROOM = 64  # spare columns allocated past the current length, so most steps append without a copy
+HEADROOM = 64  # spare columns past the current length where the rows' bound is not known
 SHARE_ROWS = 8  # a prompt's KV is attended as shared by at least this many of its samples' rows (lean.py)...
 SHARE_COLUMNS = 16  # ...when it is at least this long; below, the extra kernel calls cost more than they save
 
@@ -72,10 +72,15 @@ class KV:
     def select(self, indices: list[int]) -> KV:
         """Rows `indices`, in that order. When only the rows of the first len(indices) slots change and each
         takes a row from beyond them (the scheduler fills the slots of rows that left with rows from the end),
-        those few rows are copied into their slots in place; otherwise the batch is rebuilt in one copy."""
+        those few rows are copied into their slots in place; otherwise the batch is rebuilt in one copy. With no
+        rows left, the storage goes (a view of none of its rows would keep all of it alive until the next batch:
+        the 16-request bench case peaked at 761 MB on its second run, 644 MB on its first)."""
         n = len(indices)
         if indices == list(range(self.rows)):
             return self
+        if n == 0:
+            k = self.keys[0]
+            return KV.empty(len(self.keys), k.shape[1], k.shape[3], k.dtype, k.device)
         moves = [(slot, row) for slot, row in enumerate(indices) if slot != row]
         if self.buffers is None or any(row < n for _, row in moves) or len(set(indices)) < n:
             return KV.assemble([(self, indices, 1)])
@@ -111,10 +116,10 @@ class KV:
                   self.shared + _shared(parts, extents, self.length, self.rows))
 
     @staticmethod
-    def assemble(parts: list[tuple[KV, list[int], int]], capacity: int = 0) -> KV:
+    def assemble(parts: list[tuple[KV, list[int], int]], capacity: int = 0, ahead: int = HEADROOM) -> KV:
         """A new batch, written in one copy. Each part (kv, rows, n) adds rows `rows` of `kv`; a part of one row
-        may repeat it n times. Rows are left-padded to the longest real extent; the storage gets spare columns
-        for the next steps and room for `capacity` rows in all."""
+        may repeat it n times. Rows are left-padded to the longest real extent; the storage gets `ahead` spare
+        columns (see `storage`) and room for `capacity` rows in all."""
         template = parts[0][0]
         extents = [_extent(kv, rows) for kv, rows, _ in parts]
         length = max(extents, default=0)
@@ -124,8 +129,9 @@ class KV:
         # and columns are written before they are read, and never touching them saves the page faults of
         # zeroing a storage sized for twice the rows (a 64-row batch that a 484-token prompt joins: 290 of
         # 580 MB, measured 0.2-0.9 s zeroed whole)
-        keys = [k.new_empty(room, k.shape[1], length + HEADROOM, k.shape[3]) for k in template.keys]
-        values = [v.new_empty(room, v.shape[1], length + HEADROOM, v.shape[3]) for v in template.values]
+        columns = length + ahead
+        keys = [k.new_empty(room, k.shape[1], columns, k.shape[3]) for k in template.keys]
+        values = [v.new_empty(room, v.shape[1], columns, v.shape[3]) for v in template.values]
         mask = template.mask.new_zeros(total, length)
         _write(keys + values, mask, 0, parts, extents, length, clear=True)
         return KV([k[:total, :, :length] for k in keys], [v[:total, :, :length] for v in values], mask,
@@ -162,12 +168,12 @@ class KV:
         return KV([gather(k) for k in self.keys], [gather(v) for v in self.values],
                   self.mask.gather(1, order)).trimmed()
 
-    def forward(self, model, mask: torch.Tensor, **inputs):
+    def forward(self, model, mask: torch.Tensor, ahead: int = HEADROOM, **inputs):
         """One forward pass of `model` on `inputs` (input_ids [rows, width], position_ids, ...) after these
-        columns, whose attention mask with the new columns is `mask`; returns (the KV with the new columns
-        appended, the model's output)."""
+        columns, whose attention mask with the new columns is `mask`, when the rows may grow by `ahead` more
+        columns after it; returns (the KV with the new columns appended, the model's output)."""
         width = inputs["input_ids"].shape[1]
-        storage = self.storage(width)
+        storage = self.storage(width, ahead)
         if isinstance(model, LeanModel):
             logits = model(inputs["input_ids"], inputs["position_ids"], mask, storage, self.length,
                            inputs.get("logits_to_keep", 0), self.shared)
@@ -179,17 +185,20 @@ class KV:
         out = model(**inputs, attention_mask=mask, use_cache=True, **{_cache_keyword(type(model)): cache})
         return KV.from_cache(cache, mask), out
 
-    def storage(self, width: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def storage(self, width: int, ahead: int = HEADROOM) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per layer the keys' and values' storage for a forward pass that appends `width` columns: these
         buffers when they have room (the new columns are written in place, not concatenated), else new ones
-        with headroom."""
+        with `ahead` spare columns: as many as the rows may still take (the runner passes their remaining
+        max_tokens), so a batch is laid out once, not every HEADROOM steps, each a copy of all of it. Spare
+        columns cost no memory until written: the storage is left unzeroed, and the pages of a CPU allocation
+        this large are mapped at first touch (on a GPU they are reserved, as the scheduler's admission counts)."""
         need = self.length + width
         buffers = self.buffers
         if buffers is None or buffers[0][0].shape[2] < need or buffers[0][0].shape[0] < self.rows:
             rows = max(self.rows, buffers[0][0].shape[0] if buffers else 0)  # keep the spare rows
             buffers = []
             for k, v in zip(self.keys, self.values):
-                kb = k.new_empty(rows, k.shape[1], need + HEADROOM, k.shape[3])
+                kb = k.new_empty(rows, k.shape[1], need + ahead, k.shape[3])
                 vb = v.new_empty(kb.shape)
                 kb[:self.rows, :, :self.length] = k
                 vb[:self.rows, :, :self.length] = v

@@ -69,7 +69,8 @@ class ModelRunner:
         # into the storage's spare rows when they fit; else one copy into new storage, with room for more rows
         # when requests are joining a running batch (continuous batching: more will come), within the bound
         room = min(2 * len(plan.rows), plan.capacity) if self.kv.rows else 0
-        self.kv = self.kv.joined(parts) or KV.assemble([(self.kv, list(range(self.kv.rows)), 1)] + parts, room)
+        self.kv = self.kv.joined(parts) or KV.assemble([(self.kv, list(range(self.kv.rows)), 1)] + parts, room,
+                                                       _ahead(plan.rows))
 
     @torch.inference_mode()
     def forward(self, rows: list[Sequence], tokens: list[list[int]], offset: int = 0,
@@ -85,7 +86,8 @@ class ModelRunner:
         if dummies:
             new &= (torch.arange(width, device=self.device) >= torch.tensor(dummies, device=self.device)[:, None]).long()
         mask = torch.cat([self.kv.mask, new], dim=1)
-        self.kv, out = self.kv.forward(self.net, mask, input_ids=ids, position_ids=positions.clamp(min=0))
+        self.kv, out = self.kv.forward(self.net, mask, max(_ahead(rows) - width, 0), input_ids=ids,
+                                       position_ids=positions.clamp(min=0))
         return out.logits
 
     @torch.inference_mode()
@@ -150,3 +152,8 @@ class ModelRunner:
         kv, out = kv.forward(self.net, mask, input_ids=torch.tensor([tokens], device=self.device),
                              position_ids=positions, logits_to_keep=logits_to_keep)
         return kv, out.logits[0]
+
+
+def _ahead(rows: list[Sequence]) -> int:
+    """The most tokens a row of `rows` may still generate: how far the batch's KV may grow."""
+    return max((s.params.max_tokens - s.generated for s in rows), default=0)
