@@ -184,8 +184,7 @@ class LLMEngine:
     def waiting_rows(self) -> int:
         """Samples that have not joined the batch yet: queued, or of a prompt still computed in chunks. Safe to
         read from another thread (it iterates copies)."""
-        return self.scheduler.waiting_rows + sum(len(r.seqs) - r.admitted for r in list(self.prefilling)
-                                                 if not r.finished)
+        return self.scheduler.waiting_rows + sum(r.unadmitted for r in list(self.prefilling))
 
     def prefill_some(self) -> None:
         """Chunked prefill: compute the waiting long prompts, first come first served, at most `prefill_chunk`

@@ -199,10 +199,11 @@ class LeanModel:
         x = F.embedding(ids, self.embed)
         cos, sin = self.rotary(x, positions)
         cos, sin = cos.unsqueeze(2), sin.unsqueeze(2)  # [rows, width, 1, d]: broadcast over heads
-        groups = [(_index(s.rows, ids.device), s.start, s.start + s.length) for s in shared]
+        # each group: its rows as an index, one row to read the shared columns from, and those columns
+        groups = [(_index(s.rows, ids.device), s.rows[0], s.start, s.start + s.length) for s in shared]
         if groups:  # the rows' own columns: the shared ones are attended apart
             mask = mask.clone()
-            for index, a, b in groups:
+            for index, _, a, b in groups:
                 mask[index, a:b] = 0
         # key column j is visible to the query at new column i when it is real and not after it
         # (a placeholder query, whose own column is masked, sees itself: never a row of all -inf)
@@ -230,8 +231,8 @@ class LeanModel:
             out = _cat([o for o, _ in outs] if groups else outs)
             if groups:
                 total = _cat([t for _, t in outs])
-                for (index, a, b), s in zip(groups, shared):
-                    o, t = self.attend_shared(q[index], keys[s.rows[0], :, a:b], values[s.rows[0], :, a:b])
+                for index, first, a, b in groups:
+                    o, t = self.attend_shared(q[index], keys[first, :, a:b], values[first, :, a:b])
                     out[index] = torch.lerp(out[index], o, torch.sigmoid(t - total[index]).to(out.dtype))
             out = out.view(rows, self.q_heads, width, d)
             x = x + F.linear(out.transpose(1, 2).reshape(rows, width, self.q_heads * d), layer.o, layer.o_bias)

@@ -117,6 +117,11 @@ class Request:
         return joining
 
     @property
+    def unadmitted(self) -> int:
+        """Its samples that have not joined the batch yet (none once it has finished), for /metrics."""
+        return 0 if self.finished else len(self.seqs) - self.admitted
+
+    @property
     def waiting(self) -> bool:
         """Whether a sample of it still waits for a row (not counting those aborted while they waited)."""
         return any(not self.seqs[i].finished for i in range(self.admitted, len(self.seqs)))

@@ -104,7 +104,7 @@ class Scheduler:
     def waiting_rows(self) -> int:
         """Samples of queued requests that have not joined the batch yet. Safe to read from another thread: it
         iterates a copy of the queue (a deque that changes while it is iterated raises)."""
-        return sum(len(r.seqs) - r.admitted for r in list(self.waiting) if not r.finished)
+        return sum(r.unadmitted for r in list(self.waiting))
 
     def schedule(self) -> StepPlan:
         # rows that stay: the first `alive` slots keep their rows, except that the slot of a row that left takes
